@@ -1,0 +1,186 @@
+//! Uploaded photos and the state of their thumbnails.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::TenantTx;
+use crate::{DomainError, PhotoId, ProjectId, TenantId};
+
+/// Where a photo's thumbnails stand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhotoStatus {
+    Processing,
+    Ready,
+    Failed,
+}
+
+/// A photo as the studio and the portal see it. `width` and `height` are
+/// those of the image after its EXIF orientation is applied.
+#[derive(Clone, Debug, Serialize)]
+pub struct Photo {
+    pub id: PhotoId,
+    #[serde(skip)]
+    pub project_id: ProjectId,
+    pub file_name: String,
+    pub status: PhotoStatus,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    #[serde(skip)]
+    pub grid_width: Option<i32>,
+    #[serde(skip)]
+    pub grid_height: Option<i32>,
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PhotoRow {
+    id: PhotoId,
+    project_id: ProjectId,
+    file_name: String,
+    status: String,
+    width: Option<i32>,
+    height: Option<i32>,
+    grid_width: Option<i32>,
+    grid_height: Option<i32>,
+    error: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<PhotoRow> for Photo {
+    fn from(row: PhotoRow) -> Self {
+        let status = match row.status.as_str() {
+            "ready" => PhotoStatus::Ready,
+            "failed" => PhotoStatus::Failed,
+            _ => PhotoStatus::Processing,
+        };
+        Photo {
+            id: row.id,
+            project_id: row.project_id,
+            file_name: row.file_name,
+            status,
+            width: row.width,
+            height: row.height,
+            grid_width: row.grid_width,
+            grid_height: row.grid_height,
+            error: row.error,
+            created_at: row.created_at,
+        }
+    }
+}
+
+macro_rules! photo_columns {
+    () => {
+        "id, project_id, file_name, status, width, height, grid_width, grid_height, error, created_at"
+    };
+}
+
+/// Media store keys of a photo's files. The original and its renditions sit
+/// under one prefix per photo, so deleting a photo deletes one folder.
+pub mod keys {
+    use crate::{PhotoId, ProjectId, TenantId};
+
+    /// The folder of one photo.
+    pub fn photo_prefix(tenant: TenantId, project: ProjectId, photo: PhotoId) -> String {
+        format!("tenants/{tenant}/projects/{project}/photos/{photo}")
+    }
+
+    /// The uploaded file as received.
+    pub fn original(tenant: TenantId, project: ProjectId, photo: PhotoId) -> String {
+        format!("{}/original", photo_prefix(tenant, project, photo))
+    }
+
+    /// A rendition such as `grid.jpg` or `lightbox.jpg`.
+    pub fn rendition(tenant: TenantId, project: ProjectId, photo: PhotoId, name: &str) -> String {
+        format!("{}/{name}", photo_prefix(tenant, project, photo))
+    }
+}
+
+/// Records an uploaded photo, waiting for its thumbnails.
+pub async fn insert(
+    tx: &mut TenantTx,
+    id: PhotoId,
+    project: ProjectId,
+    file_name: &str,
+    byte_size: i64,
+) -> Result<Photo, DomainError> {
+    let tenant: TenantId = tx.tenant_id();
+    let row: PhotoRow = sqlx::query_as(concat!("INSERT INTO photos (id, tenant_id, project_id, file_name, byte_size) VALUES ($1, $2, $3, $4, $5) \
+         RETURNING ", photo_columns!()))
+    .bind(id)
+    .bind(tenant)
+    .bind(project)
+    .bind(file_name)
+    .bind(byte_size)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(row.into())
+}
+
+/// Loads one photo.
+pub async fn get(tx: &mut TenantTx, id: PhotoId) -> Result<Photo, DomainError> {
+    let row: Option<PhotoRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        photo_columns!(),
+        " FROM photos WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.ok_or(DomainError::NotFound("photo"))?.into())
+}
+
+/// The photos of a project in upload order.
+pub async fn for_project(tx: &mut TenantTx, project: ProjectId) -> Result<Vec<Photo>, DomainError> {
+    let rows: Vec<PhotoRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        photo_columns!(),
+        " FROM photos WHERE project_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(project)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().map(Photo::from).collect())
+}
+
+/// Sizes written by the thumbnail job.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadySizes {
+    pub width: i32,
+    pub height: i32,
+    pub grid_width: i32,
+    pub grid_height: i32,
+}
+
+/// Marks the thumbnails written. Running it twice stores the same values.
+pub async fn mark_ready(
+    tx: &mut TenantTx,
+    id: PhotoId,
+    sizes: ReadySizes,
+) -> Result<(), DomainError> {
+    sqlx::query(
+        "UPDATE photos SET status = 'ready', width = $2, height = $3, grid_width = $4, grid_height = $5, \
+         error = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .bind(sizes.width)
+    .bind(sizes.height)
+    .bind(sizes.grid_width)
+    .bind(sizes.grid_height)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Marks a photo whose thumbnails can never be made, with a reason the studio
+/// can read.
+pub async fn mark_failed(tx: &mut TenantTx, id: PhotoId, reason: &str) -> Result<(), DomainError> {
+    sqlx::query("UPDATE photos SET status = 'failed', error = $2 WHERE id = $1")
+        .bind(id)
+        .bind(reason)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
