@@ -99,6 +99,35 @@ impl Money {
         })
     }
 
+    /// Parses an amount typed by a person in major units, such as `1250`,
+    /// `1,250.5` or `1250.50`, into minor units without going through floats.
+    pub fn parse_major(text: &str, currency: Currency) -> Result<Self, DomainError> {
+        let digits = currency.minor_digits() as usize;
+        let cleaned: String = text.trim().chars().filter(|c| *c != ',' && *c != ' ').collect();
+        let fail = || {
+            DomainError::invalid(
+                "amount",
+                format!(
+                    "'{}' is not an amount in {}; write it like 1250.00 with at most {digits} decimals",
+                    text.trim(),
+                    currency.code()
+                ),
+            )
+        };
+        let (whole, fraction) = cleaned.split_once('.').unwrap_or((&cleaned, ""));
+        let valid = !whole.is_empty()
+            && whole.chars().all(|c| c.is_ascii_digit())
+            && fraction.chars().all(|c| c.is_ascii_digit())
+            && fraction.len() <= digits
+            && whole.len() <= 16;
+        if !valid {
+            return Err(fail());
+        }
+        let padded = format!("{fraction:0<digits$}");
+        let minor: i64 = format!("{whole}{padded}").parse().map_err(|_| fail())?;
+        Self::new(minor, currency)
+    }
+
     /// Formats for people: currency symbol, thousands separators and exactly
     /// the currency's minor digits, e.g. `€1,250.00`, `¥5,000`, `CHF 80.50`.
     pub fn display(&self) -> String {
@@ -184,6 +213,22 @@ mod tests {
         let eur = "EUR".parse().expect("known currency");
         assert!(Money::new(0, eur).is_err());
         assert!(Money::new(-100, eur).is_err());
+    }
+
+    #[test]
+    fn major_units_parse_exactly() {
+        let eur: Currency = "EUR".parse().expect("known currency");
+        let jpy: Currency = "JPY".parse().expect("known currency");
+        let parse = |text, currency| Money::parse_major(text, currency).map(|m| m.amount_minor).ok();
+        assert_eq!(parse("1250", eur), Some(125_000));
+        assert_eq!(parse("1,250.5", eur), Some(125_050));
+        assert_eq!(parse("0.07", eur), Some(7));
+        assert_eq!(parse("5000", jpy), Some(5000));
+        assert_eq!(parse("50.5", jpy), None);
+        assert_eq!(parse("1.234", eur), None);
+        assert_eq!(parse("-5", eur), None);
+        assert_eq!(parse("abc", eur), None);
+        assert_eq!(parse("", eur), None);
     }
 
     #[test]

@@ -67,6 +67,11 @@ impl Db {
         &self.pool
     }
 
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+    }
+
     /// Refuses a role that row-level security does not apply to: a superuser
     /// or a role with BYPASSRLS.
     pub async fn check_role(&self) -> Result<(), RoleError> {

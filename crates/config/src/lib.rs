@@ -1,0 +1,289 @@
+//! Configuration for all three services, read once at start-up from
+//! environment variables. Every variable has a default that works on a
+//! developer machine with PostgreSQL and Redis on 127.0.0.1; an invalid value
+//! stops the service with the variable's name and the expected form.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use url::Url;
+
+/// A variable whose value could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {name}={value:?} is not {expected}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Every setting of the system. Each service reads the fields it needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// PostgreSQL URL of the unprivileged application role.
+    pub database_url: String,
+    /// PostgreSQL URL of the role that owns the schema, for migrations and
+    /// seeding only.
+    pub database_admin_url: String,
+    pub database_max_connections: u32,
+    pub redis_url: String,
+    /// Prefix of every Redis key: queues and live-update channels.
+    pub queue_namespace: String,
+    pub web_addr: SocketAddr,
+    pub portal_addr: SocketAddr,
+    pub web_admin_addr: SocketAddr,
+    pub portal_admin_addr: SocketAddr,
+    pub worker_admin_addr: SocketAddr,
+    /// Base URL of the studio app as people reach it, for links in emails.
+    pub public_web_url: Url,
+    /// Base URL of the portal as clients reach it; portal links start here.
+    pub public_portal_url: Url,
+    pub media_dir: PathBuf,
+    pub outbox_dir: PathBuf,
+    /// SMTP server; without one, emails are written to `outbox_dir`.
+    pub smtp_url: Option<Url>,
+    /// The address emails are sent from; the studio's name is its display name.
+    pub mail_from: String,
+    pub max_upload_bytes: u64,
+    /// Whether session cookies carry `Secure`; on by default for https.
+    pub cookie_secure: bool,
+    /// Six-field cron expression (seconds first) for overdue detection.
+    pub overdue_schedule: String,
+    pub thumbnail_concurrency: usize,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads the configuration through `lookup`, which returns a variable's
+    /// value or `None` when it is unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(&lookup);
+        let public_web_url = vars.url("PUBLIC_WEB_URL", "http://127.0.0.1:8080")?;
+        let cookie_default = if public_web_url.scheme() == "https" { "true" } else { "false" };
+        Ok(Config {
+            database_url: vars.postgres_url(
+                "DATABASE_URL",
+                "postgres://proofsheet_app@127.0.0.1:5432/proofsheet",
+            )?,
+            database_admin_url: vars.postgres_url(
+                "DATABASE_ADMIN_URL",
+                "postgres://postgres@127.0.0.1:5432/proofsheet",
+            )?,
+            database_max_connections: vars.number("DATABASE_MAX_CONNECTIONS", "10", 1, 1000)?,
+            redis_url: vars.redis_url("REDIS_URL", "redis://127.0.0.1:6379")?,
+            queue_namespace: vars.name("QUEUE_NAMESPACE", "proofsheet")?,
+            web_addr: vars.addr("WEB_ADDR", "127.0.0.1:8080")?,
+            portal_addr: vars.addr("PORTAL_ADDR", "127.0.0.1:8081")?,
+            web_admin_addr: vars.addr("WEB_ADMIN_ADDR", "127.0.0.1:9180")?,
+            portal_admin_addr: vars.addr("PORTAL_ADMIN_ADDR", "127.0.0.1:9181")?,
+            worker_admin_addr: vars.addr("WORKER_ADMIN_ADDR", "127.0.0.1:9182")?,
+            public_web_url,
+            public_portal_url: vars.url("PUBLIC_PORTAL_URL", "http://127.0.0.1:8081")?,
+            media_dir: PathBuf::from(vars.get("MEDIA_DIR", ".data/media")),
+            outbox_dir: PathBuf::from(vars.get("OUTBOX_DIR", ".data/outbox")),
+            smtp_url: vars.optional_smtp_url("SMTP_URL")?,
+            mail_from: vars.email("MAIL_FROM", "studios@proofsheet.localhost")?,
+            max_upload_bytes: vars.number("MAX_UPLOAD_BYTES", "52428800", 1024, 1 << 34)?,
+            cookie_secure: vars.boolean("COOKIE_SECURE", cookie_default)?,
+            overdue_schedule: vars.cron("OVERDUE_SCHEDULE", "0 * * * * *")?,
+            thumbnail_concurrency: vars.number("THUMBNAIL_CONCURRENCY", "2", 1, 64)?,
+            log_format: match vars.get("LOG_FORMAT", "text").as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => return Err(vars.error("LOG_FORMAT", other, "'text' or 'json'")),
+            },
+        })
+    }
+
+    /// The portal URL of a token.
+    pub fn portal_link(&self, token: &str) -> String {
+        let base = self.public_portal_url.as_str().trim_end_matches('/');
+        format!("{base}/p/{token}")
+    }
+}
+
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    fn get(&self, name: &str, default: &str) -> String {
+        (self.0)(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn error(&self, name: &'static str, value: &str, expected: &'static str) -> ConfigError {
+        ConfigError {
+            name,
+            value: value.to_owned(),
+            expected,
+        }
+    }
+
+    fn addr(&self, name: &'static str, default: &str) -> Result<SocketAddr, ConfigError> {
+        let value = self.get(name, default);
+        value
+            .parse()
+            .map_err(|_| self.error(name, &value, "a socket address such as 127.0.0.1:8080"))
+    }
+
+    fn url(&self, name: &'static str, default: &str) -> Result<Url, ConfigError> {
+        let value = self.get(name, default);
+        match Url::parse(&value) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(url),
+            _ => Err(self.error(name, &value, "an http:// or https:// URL such as http://127.0.0.1:8080")),
+        }
+    }
+
+    fn postgres_url(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
+        let value = self.get(name, default);
+        match Url::parse(&value) {
+            Ok(url) if matches!(url.scheme(), "postgres" | "postgresql") => Ok(value),
+            _ => Err(self.error(name, &value, "a URL such as postgres://user@host:5432/database")),
+        }
+    }
+
+    fn redis_url(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
+        let value = self.get(name, default);
+        match Url::parse(&value) {
+            Ok(url) if matches!(url.scheme(), "redis" | "rediss") => Ok(value),
+            _ => Err(self.error(name, &value, "a URL such as redis://127.0.0.1:6379")),
+        }
+    }
+
+    fn optional_smtp_url(&self, name: &'static str) -> Result<Option<Url>, ConfigError> {
+        let Some(value) = (self.0)(name) else {
+            return Ok(None);
+        };
+        match Url::parse(&value) {
+            Ok(url) if matches!(url.scheme(), "smtp" | "smtps") && url.has_host() => Ok(Some(url)),
+            _ => Err(self.error(name, &value, "a URL such as smtp://user:password@mail.example.com:587")),
+        }
+    }
+
+    fn email(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
+        let value = self.get(name, default);
+        match value.split_once('@') {
+            Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !value.contains(' ') => Ok(value),
+            _ => Err(self.error(name, &value, "an email address such as studios@example.com")),
+        }
+    }
+
+    fn name(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
+        let value = self.get(name, default);
+        let valid = !value.is_empty()
+            && value.len() <= 64
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if valid {
+            Ok(value)
+        } else {
+            Err(self.error(name, &value, "1 to 64 letters, digits, '-' or '_'"))
+        }
+    }
+
+    fn number<T>(&self, name: &'static str, default: &str, min: T, max: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd,
+    {
+        let value = self.get(name, default);
+        match value.parse::<T>() {
+            Ok(n) if n >= min && n <= max => Ok(n),
+            _ => Err(self.error(name, &value, "a whole number within the allowed range (see README)")),
+        }
+    }
+
+    fn boolean(&self, name: &'static str, default: &str) -> Result<bool, ConfigError> {
+        let value = self.get(name, default);
+        match value.as_str() {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(self.error(name, &value, "'true' or 'false'")),
+        }
+    }
+
+    fn cron(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
+        let value = self.get(name, default);
+        if value.split_whitespace().count() == 6 {
+            Ok(value)
+        } else {
+            Err(self.error(name, &value, "a six-field cron expression such as '0 * * * * *' (seconds first)"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn defaults_work_on_a_developer_machine() {
+        let config = with(&[]).expect("defaults are valid");
+        assert_eq!(config.web_addr.port(), 8080);
+        assert_eq!(config.portal_addr.port(), 8081);
+        assert_eq!(config.web_admin_addr.port(), 9180);
+        assert_eq!(config.portal_admin_addr.port(), 9181);
+        assert_eq!(config.worker_admin_addr.port(), 9182);
+        assert!(config.database_url.contains("proofsheet_app@127.0.0.1:5432/proofsheet"));
+        assert_eq!(config.redis_url, "redis://127.0.0.1:6379");
+        assert!(config.smtp_url.is_none());
+        assert_eq!(config.outbox_dir, PathBuf::from(".data/outbox"));
+        assert!(!config.cookie_secure);
+    }
+
+    #[test]
+    fn invalid_value_names_the_variable() {
+        let err = with(&[("WEB_ADDR", "eighty")]).err().map(|e| e.to_string());
+        let err = err.unwrap_or_default();
+        assert!(err.contains("WEB_ADDR"), "{err}");
+        assert!(err.contains("\"eighty\""), "{err}");
+        assert!(err.contains("socket address"), "{err}");
+    }
+
+    #[test]
+    fn invalid_urls_are_rejected() {
+        assert!(with(&[("DATABASE_URL", "mysql://x")]).is_err());
+        assert!(with(&[("REDIS_URL", "127.0.0.1:6379")]).is_err());
+        assert!(with(&[("SMTP_URL", "mail.example.com")]).is_err());
+        assert!(with(&[("PUBLIC_PORTAL_URL", "ftp://x")]).is_err());
+    }
+
+    #[test]
+    fn numbers_are_range_checked() {
+        assert!(with(&[("MAX_UPLOAD_BYTES", "10")]).is_err());
+        assert!(with(&[("THUMBNAIL_CONCURRENCY", "0")]).is_err());
+        assert!(with(&[("THUMBNAIL_CONCURRENCY", "4")]).is_ok());
+    }
+
+    #[test]
+    fn https_turns_secure_cookies_on() {
+        let config = with(&[("PUBLIC_WEB_URL", "https://studio.example.com")]).expect("valid");
+        assert!(config.cookie_secure);
+    }
+
+    #[test]
+    fn portal_link_joins_base_and_token() {
+        let config = with(&[("PUBLIC_PORTAL_URL", "https://p.example.com/")]).expect("valid");
+        assert_eq!(config.portal_link("pp_abc"), "https://p.example.com/p/pp_abc");
+    }
+
+    #[test]
+    fn cron_needs_six_fields() {
+        assert!(with(&[("OVERDUE_SCHEDULE", "* * * * *")]).is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! What the web service asks the worker to do, and how.
+//!
+//! Payloads carry ids, never copies of rows: a job loads the current state
+//! when it runs, so a retried or late job acts on what is true then. Every
+//! payload names its tenant, so the worker opens a tenant-scoped transaction
+//! and logs the tenant with each failure.
+
+pub mod live;
+
+use apalis::prelude::TaskSink;
+use apalis_redis::{ConnectionManager, RedisStorage};
+use proofsheet_domain::{NoticeId, PhotoId, ProjectId, TenantId, UserId};
+use serde::{Deserialize, Serialize};
+
+/// Makes the grid and lightbox renditions of one uploaded photo.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenerateThumbnails {
+    pub tenant_id: TenantId,
+    pub photo_id: PhotoId,
+}
+
+/// An email to send.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SendEmail {
+    /// The project's current portal link, to its client.
+    PortalLink { tenant_id: TenantId, project_id: ProjectId },
+    /// A notice queued in the database, such as an overdue invoice.
+    Notice { tenant_id: TenantId, notice_id: NoticeId },
+    /// A password reset link. The link is in the payload because only its
+    /// hash is stored; it expires within the hour and works once.
+    PasswordReset {
+        tenant_id: TenantId,
+        user_id: UserId,
+        reset_url: String,
+    },
+}
+
+impl SendEmail {
+    /// The tenant the email belongs to.
+    pub fn tenant_id(&self) -> TenantId {
+        match self {
+            SendEmail::PortalLink { tenant_id, .. }
+            | SendEmail::Notice { tenant_id, .. }
+            | SendEmail::PasswordReset { tenant_id, .. } => *tenant_id,
+        }
+    }
+}
+
+/// A queue could not be reached or written.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("could not connect to Redis at {url}: {source}")]
+    Connect { url: String, source: redis::RedisError },
+    #[error("could not enqueue the {queue} job: {message}")]
+    Push { queue: &'static str, message: String },
+}
+
+/// Names of the queues under a namespace.
+pub fn queue_name(namespace: &str, queue: &str) -> String {
+    format!("{namespace}:{queue}")
+}
+
+/// The job queues, for producers and the worker alike.
+#[derive(Clone, Debug)]
+pub struct Queues {
+    thumbnails: RedisStorage<GenerateThumbnails>,
+    emails: RedisStorage<SendEmail>,
+    connection: ConnectionManager,
+    namespace: String,
+}
+
+impl Queues {
+    /// Connects to Redis and opens the queues under `namespace`.
+    pub async fn connect(redis_url: &str, namespace: &str) -> Result<Self, QueueError> {
+        let connection = apalis_redis::connect(redis_url).await.map_err(|source| QueueError::Connect {
+            url: redis_url.to_owned(),
+            source,
+        })?;
+        let storage_config = |queue: &str| apalis_redis::Config::default().queue(queue_name(namespace, queue));
+        Ok(Self {
+            thumbnails: RedisStorage::new(connection.clone()).with_config(storage_config("thumbnails")),
+            emails: RedisStorage::new(connection.clone()).with_config(storage_config("emails")),
+            connection,
+            namespace: namespace.to_owned(),
+        })
+    }
+
+    /// The thumbnail queue's storage, for the worker.
+    pub fn thumbnails(&self) -> RedisStorage<GenerateThumbnails> {
+        self.thumbnails.clone()
+    }
+
+    /// The email queue's storage, for the worker.
+    pub fn emails(&self) -> RedisStorage<SendEmail> {
+        self.emails.clone()
+    }
+
+    /// A Redis connection for live-update events and health checks.
+    pub fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
+    /// The key prefix of these queues.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Queues thumbnail generation for a photo.
+    pub async fn enqueue_thumbnails(&self, job: GenerateThumbnails) -> Result<(), QueueError> {
+        let mut storage = self.thumbnails.clone();
+        storage.push(job).await.map_err(|e| QueueError::Push {
+            queue: "thumbnails",
+            message: e.to_string(),
+        })
+    }
+
+    /// Queues an email.
+    pub async fn enqueue_email(&self, job: SendEmail) -> Result<(), QueueError> {
+        let mut storage = self.emails.clone();
+        storage.push(job).await.map_err(|e| QueueError::Push {
+            queue: "emails",
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks that Redis answers.
+    pub async fn ping(&self) -> Result<(), redis::RedisError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("PING").query_async::<String>(&mut connection).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_payload_is_tagged_json() {
+        let job = SendEmail::PortalLink {
+            tenant_id: TenantId::new(),
+            project_id: ProjectId::new(),
+        };
+        let json = serde_json::to_value(&job).expect("serialise");
+        assert_eq!(json["type"], "portal_link");
+        let back: SendEmail = serde_json::from_value(json).expect("deserialise");
+        assert_eq!(back, job);
+    }
+
+    #[test]
+    fn queue_names_carry_the_namespace() {
+        assert_eq!(queue_name("proofsheet", "emails"), "proofsheet:emails");
+    }
+}

@@ -1,0 +1,336 @@
+//! File type detection and header parsing that run before any pixel decoding.
+
+use crate::thumbnail::ThumbnailError;
+
+/// An image format that the thumbnail pipeline decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ImageKind {
+    /// JPEG (JFIF or Exif), baseline or progressive.
+    Jpeg,
+    /// PNG, any bit depth and colour type.
+    Png,
+}
+
+impl ImageKind {
+    /// Returns the MIME type, for `Content-Type` headers.
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            ImageKind::Jpeg => "image/jpeg",
+            ImageKind::Png => "image/png",
+        }
+    }
+}
+
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+/// Detects a supported image format from the magic bytes at the start of the
+/// file. The file name plays no part. Returns `None` for anything else,
+/// including image formats that the pipeline does not decode.
+pub fn sniff(bytes: &[u8]) -> Option<ImageKind> {
+    // A JPEG starts with the SOI marker followed by the first marker of the next segment.
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(ImageKind::Jpeg)
+    } else if bytes.starts_with(PNG_SIGNATURE) {
+        Some(ImageKind::Png)
+    } else {
+        None
+    }
+}
+
+/// Returns the name of an image format that [`sniff`] does not accept, so the
+/// error can tell the studio which format to convert from.
+pub(crate) fn sniff_unsupported(bytes: &[u8]) -> Option<&'static str> {
+    let brand = bytes.get(4..12);
+    if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        Some("WebP")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("GIF")
+    } else if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
+        Some("TIFF")
+    } else if brand == Some(b"ftypavif") || brand == Some(b"ftypavis") {
+        Some("AVIF")
+    } else if matches!(
+        brand,
+        Some(b"ftypheic" | b"ftypheix" | b"ftyphevc" | b"ftypheim" | b"ftypmif1" | b"ftypmsf1")
+    ) {
+        Some("HEIC")
+    } else {
+        None
+    }
+}
+
+/// Reads the stored width and height (before EXIF orientation) from the header.
+pub(crate) fn read_dimensions(bytes: &[u8], kind: ImageKind) -> Result<(u32, u32), ThumbnailError> {
+    let (width, height) = match kind {
+        ImageKind::Jpeg => read_jpeg_dimensions(bytes)?,
+        ImageKind::Png => read_png_dimensions(bytes)?,
+    };
+    if width == 0 || height == 0 {
+        return Err(ThumbnailError::Corrupt(format!(
+            "the header gives a size of {width} x {height} pixels"
+        )));
+    }
+    Ok((width, height))
+}
+
+fn read_png_dimensions(bytes: &[u8]) -> Result<(u32, u32), ThumbnailError> {
+    // The PNG specification requires IHDR as the first chunk: signature (8 bytes),
+    // chunk length (4), chunk type (4), then width and height as big-endian u32.
+    if bytes.get(12..16) != Some(b"IHDR") {
+        return Err(ThumbnailError::Corrupt(
+            "the PNG header chunk (IHDR) is missing".to_owned(),
+        ));
+    }
+    match (read_u32_be(bytes, 16), read_u32_be(bytes, 20)) {
+        (Some(width), Some(height)) => Ok((width, height)),
+        _ => Err(truncated()),
+    }
+}
+
+fn read_u32_be(bytes: &[u8], offset: usize) -> Option<u32> {
+    let field = bytes.get(offset..offset.checked_add(4)?)?;
+    Some(u32::from_be_bytes([field[0], field[1], field[2], field[3]]))
+}
+
+fn read_u16_be(bytes: &[u8], offset: usize) -> Option<u16> {
+    let field = bytes.get(offset..offset.checked_add(2)?)?;
+    Some(u16::from_be_bytes([field[0], field[1]]))
+}
+
+fn truncated() -> ThumbnailError {
+    ThumbnailError::Corrupt("the file ends before the end of the image data".to_owned())
+}
+
+/// A marker in a JPEG file, with the offset of its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JpegMarker {
+    /// Start of frame (SOF0 to SOF15 except DHT, JPG and DAC), whose payload
+    /// contains the image size.
+    StartOfFrame { payload: usize },
+    /// End of image (EOI).
+    EndOfImage,
+    /// Any other marker.
+    Other,
+}
+
+/// Walks the markers of a JPEG file, skipping segment payloads and the
+/// entropy-coded data after each start of scan (SOS).
+struct JpegMarkers<'a> {
+    bytes: &'a [u8],
+    position: usize,
+}
+
+impl<'a> JpegMarkers<'a> {
+    /// Starts after the SOI marker, which [`sniff`] has already checked.
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, position: 2 }
+    }
+
+    /// Returns the next marker, or a `Corrupt` error when the file ends first.
+    fn next_marker(&mut self) -> Result<JpegMarker, ThumbnailError> {
+        // Decoders skip stray bytes between segments, and some writers pad with
+        // 0xFF fill bytes, so both are tolerated.
+        while self.bytes.get(self.position).is_some_and(|&b| b != 0xFF) {
+            self.position += 1;
+        }
+        while self.bytes.get(self.position) == Some(&0xFF) {
+            self.position += 1;
+        }
+        let Some(&code) = self.bytes.get(self.position) else {
+            return Err(truncated());
+        };
+        self.position += 1;
+
+        match code {
+            0xD9 => return Ok(JpegMarker::EndOfImage),
+            // Markers without a payload: TEM, RST0 to RST7, SOI, and a stuffed 0x00.
+            0x00 | 0x01 | 0xD0..=0xD8 => return Ok(JpegMarker::Other),
+            _ => {}
+        }
+
+        let payload = self.position + 2;
+        let Some(length) = read_u16_be(self.bytes, self.position) else {
+            return Err(truncated());
+        };
+        // The length counts its own two bytes.
+        if length < 2 {
+            return Err(ThumbnailError::Corrupt(format!(
+                "a JPEG segment at byte {} has an invalid length",
+                self.position
+            )));
+        }
+        let end = self.position + usize::from(length);
+        if end > self.bytes.len() {
+            return Err(truncated());
+        }
+        self.position = end;
+
+        match code {
+            0xDA => {
+                self.skip_entropy_coded_data()?;
+                Ok(JpegMarker::Other)
+            }
+            0xC4 | 0xC8 | 0xCC => Ok(JpegMarker::Other),
+            0xC0..=0xCF => Ok(JpegMarker::StartOfFrame { payload }),
+            _ => Ok(JpegMarker::Other),
+        }
+    }
+
+    /// Moves to the next marker after a scan. In entropy-coded data 0xFF is
+    /// followed by 0x00 (a stuffed data byte), a restart marker RST0 to RST7, or
+    /// a 0xFF fill byte, so any other pair starts the next marker.
+    fn skip_entropy_coded_data(&mut self) -> Result<(), ThumbnailError> {
+        loop {
+            let Some(offset) = self.bytes[self.position..].iter().position(|&b| b == 0xFF) else {
+                return Err(truncated());
+            };
+            let marker_position = self.position + offset;
+            match self.bytes.get(marker_position + 1) {
+                None => return Err(truncated()),
+                Some(0x00 | 0xD0..=0xD7) => self.position = marker_position + 2,
+                Some(0xFF) => self.position = marker_position + 1,
+                Some(_) => {
+                    self.position = marker_position;
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+fn read_jpeg_dimensions(bytes: &[u8]) -> Result<(u32, u32), ThumbnailError> {
+    let mut markers = JpegMarkers::new(bytes);
+    loop {
+        match markers.next_marker()? {
+            JpegMarker::StartOfFrame { payload } => {
+                // SOF payload: sample precision (1 byte), height (2), width (2).
+                let height = read_u16_be(bytes, payload + 1);
+                let width = read_u16_be(bytes, payload + 3);
+                return match (width, height) {
+                    (Some(width), Some(height)) => Ok((u32::from(width), u32::from(height))),
+                    _ => Err(ThumbnailError::Corrupt(
+                        "the JPEG frame header is too short".to_owned(),
+                    )),
+                };
+            }
+            JpegMarker::EndOfImage => {
+                return Err(ThumbnailError::Corrupt(
+                    "the JPEG has no frame header".to_owned(),
+                ));
+            }
+            JpegMarker::Other => {}
+        }
+    }
+}
+
+/// Checks that the JPEG reaches its end-of-image marker.
+///
+/// The JPEG decoder that `image` 0.25.10 uses (zune-jpeg, in its lenient mode)
+/// decodes a truncated file without an error, so an interrupted upload would
+/// otherwise produce a thumbnail with missing areas. Bytes after the EOI marker
+/// are allowed, because some cameras append data such as a second preview image.
+///
+/// NOTE: this catches truncation only. Damaged scan data inside a complete file
+/// still decodes without an error.
+pub(crate) fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ThumbnailError> {
+    let mut markers = JpegMarkers::new(bytes);
+    while markers.next_marker()? != JpegMarker::EndOfImage {}
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds a minimal baseline JPEG structure: SOI, SOF0 for `width` x `height`, SOS
+    /// with a few entropy-coded bytes, EOI. The decoder would reject it, but the
+    /// marker walk needs only the structure.
+    fn jpeg_skeleton(width: u16, height: u16) -> Vec<u8> {
+        let mut bytes = vec![0xFF, 0xD8];
+        // APP0 with a payload that contains bytes resembling markers.
+        bytes.extend_from_slice(&[0xFF, 0xE0, 0x00, 0x06, 0xFF, 0xD9, 0xFF, 0xDA]);
+        bytes.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x0B, 0x08]);
+        bytes.extend_from_slice(&height.to_be_bytes());
+        bytes.extend_from_slice(&width.to_be_bytes());
+        bytes.extend_from_slice(&[0x01, 0x01, 0x11, 0x00]);
+        bytes.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00]);
+        // Scan data with a stuffed byte, a restart marker and fill bytes.
+        bytes.extend_from_slice(&[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56, 0xFF, 0xFF]);
+        bytes.extend_from_slice(&[0xFF, 0xD9]);
+        bytes
+    }
+
+    #[test]
+    fn sniff_detects_by_content() {
+        assert_eq!(sniff(&jpeg_skeleton(1, 1)), Some(ImageKind::Jpeg));
+        assert_eq!(
+            sniff(b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR"),
+            Some(ImageKind::Png)
+        );
+        assert_eq!(sniff(b"%PDF-1.4"), None);
+        assert_eq!(sniff(b""), None);
+        assert_eq!(sniff(&[0xFF, 0xD8]), None);
+    }
+
+    #[test]
+    fn sniff_unsupported_names_formats() {
+        assert_eq!(sniff_unsupported(b"RIFF\0\0\0\0WEBPVP8 "), Some("WebP"));
+        assert_eq!(
+            sniff_unsupported(b"\0\0\0\x18ftypheic\0\0\0\0"),
+            Some("HEIC")
+        );
+        assert_eq!(sniff_unsupported(b"II*\0\x08\0\0\0"), Some("TIFF"));
+        assert_eq!(sniff_unsupported(b"GIF89a"), Some("GIF"));
+        assert_eq!(sniff_unsupported(b"%PDF-1.4"), None);
+    }
+
+    #[test]
+    fn jpeg_walk_reads_size_and_end() {
+        let bytes = jpeg_skeleton(640, 480);
+        assert_eq!(read_jpeg_dimensions(&bytes).expect("size"), (640, 480));
+        assert!(check_jpeg_complete(&bytes).is_ok());
+    }
+
+    #[test]
+    fn jpeg_walk_allows_trailing_data() {
+        let mut bytes = jpeg_skeleton(8, 8);
+        bytes.extend_from_slice(b"trailing data after EOI");
+        assert!(check_jpeg_complete(&bytes).is_ok());
+    }
+
+    #[test]
+    fn jpeg_walk_rejects_every_truncation() {
+        let bytes = jpeg_skeleton(8, 8);
+        for len in 2..bytes.len() - 1 {
+            let result = check_jpeg_complete(&bytes[..len]);
+            assert!(
+                matches!(result, Err(ThumbnailError::Corrupt(_))),
+                "truncated to {len} bytes: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn png_header_size() {
+        let mut bytes = PNG_SIGNATURE.to_vec();
+        bytes.extend_from_slice(&[0, 0, 0, 13]);
+        bytes.extend_from_slice(b"IHDR");
+        bytes.extend_from_slice(&30_000u32.to_be_bytes());
+        bytes.extend_from_slice(&20u32.to_be_bytes());
+        assert_eq!(
+            read_dimensions(&bytes, ImageKind::Png).expect("size"),
+            (30_000, 20)
+        );
+        assert!(read_dimensions(&bytes[..20], ImageKind::Png).is_err());
+    }
+
+    #[test]
+    fn zero_size_is_corrupt() {
+        let bytes = jpeg_skeleton(0, 8);
+        let result = read_dimensions(&bytes, ImageKind::Jpeg);
+        assert!(
+            matches!(result, Err(ThumbnailError::Corrupt(_))),
+            "{result:?}"
+        );
+    }
+}
