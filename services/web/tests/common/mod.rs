@@ -1,0 +1,108 @@
+//! Starts the web service on a random port against a database and a Redis
+//! namespace of the test's own.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use proofsheet_config::Config;
+use proofsheet_testkit::db::{TestDb, queue_namespace};
+use proofsheet_web::AppState;
+use serde_json::{Value, json};
+
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    pub media_dir: tempfile::TempDir,
+    pub db: TestDb,
+}
+
+pub async fn spawn() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let db = TestDb::new().await;
+    let media_dir = tempfile::tempdir().expect("temp dir");
+    let namespace = queue_namespace();
+    let database_url = db.app_url();
+    let media = media_dir.path().to_string_lossy().into_owned();
+    let mut config = Config::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(database_url.clone()),
+        "QUEUE_NAMESPACE" => Some(namespace.clone()),
+        "MEDIA_DIR" => Some(media.clone()),
+        _ => None,
+    })
+    .expect("test config");
+    adjust(&mut config);
+
+    let state = AppState::connect(config).await.expect("connect app state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("local addr"));
+    let router = proofsheet_web::router(state.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    TestApp { base, state, media_dir, db }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Signs up a studio through the API and returns its API key.
+    pub async fn sign_up(&self, email: &str) -> String {
+        let response = reqwest::Client::new()
+            .post(self.url("/api/v1/signup"))
+            .json(&json!({
+                "studio_name": "North Light", "email": email,
+                "password": "a long enough password", "time_zone": "Europe/Berlin",
+            }))
+            .send()
+            .await
+            .expect("sign-up request");
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.expect("sign-up body");
+        body["api_key"].as_str().expect("api key").to_owned()
+    }
+
+    /// Creates a project through the API and returns its JSON.
+    pub async fn create_project(&self, key: &str) -> Value {
+        let response = reqwest::Client::new()
+            .post(self.url("/api/v1/projects"))
+            .bearer_auth(key)
+            .json(&json!({
+                "title": "Harbour wedding", "client_name": "Müller, Jürgen",
+                "client_email": "jurgen@example.com", "shoot_date": "2026-06-20",
+            }))
+            .send()
+            .await
+            .expect("create project");
+        assert_eq!(response.status(), 201);
+        response.json().await.expect("project body")
+    }
+
+    /// Counts files below the media folder.
+    pub fn media_files(&self) -> usize {
+        count_files(self.media_dir.path().to_path_buf())
+    }
+}
+
+fn count_files(dir: PathBuf) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| if e.path().is_dir() { count_files(e.path()) } else { 1 })
+        .sum()
+}
+
+/// A real camera JPEG with EXIF orientation 6, from the demo photos.
+pub fn orientation_6_jpeg() -> Vec<u8> {
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/photos/landscape-orientation-6.jpg")).expect("demo photo")
+}
+
+/// A real camera JPEG with EXIF orientation 8, from the demo photos.
+pub fn orientation_8_jpeg() -> Vec<u8> {
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/photos/landscape-orientation-8.jpg")).expect("demo photo")
+}
