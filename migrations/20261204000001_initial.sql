@@ -262,6 +262,17 @@ CREATE FUNCTION app_unsent_notices(p_older_than interval)
         ORDER BY n.created_at LIMIT 1000
     $$;
 
+-- Photos still waiting for thumbnails some time after upload, so a lost
+-- enqueue (Redis down right after the upload committed) heals by itself.
+CREATE FUNCTION app_stale_processing_photos(p_older_than interval)
+    RETURNS TABLE (tenant_id uuid, photo_id uuid)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+    AS $$
+        SELECT p.tenant_id, p.id FROM public.photos p
+        WHERE p.status = 'processing' AND p.created_at < now() - p_older_than
+        ORDER BY p.created_at LIMIT 1000
+    $$;
+
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO proofsheet_app;
 GRANT USAGE ON SCHEMA public TO proofsheet_app;

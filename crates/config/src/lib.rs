@@ -73,7 +73,11 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(&lookup);
         let public_web_url = vars.url("PUBLIC_WEB_URL", "http://127.0.0.1:8080")?;
-        let cookie_default = if public_web_url.scheme() == "https" { "true" } else { "false" };
+        let cookie_default = if public_web_url.scheme() == "https" {
+            "true"
+        } else {
+            "false"
+        };
         Ok(Config {
             database_url: vars.postgres_url(
                 "DATABASE_URL",
@@ -142,7 +146,11 @@ impl Vars<'_> {
         let value = self.get(name, default);
         match Url::parse(&value) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(url),
-            _ => Err(self.error(name, &value, "an http:// or https:// URL such as http://127.0.0.1:8080")),
+            _ => Err(self.error(
+                name,
+                &value,
+                "an http:// or https:// URL such as http://127.0.0.1:8080",
+            )),
         }
     }
 
@@ -150,7 +158,11 @@ impl Vars<'_> {
         let value = self.get(name, default);
         match Url::parse(&value) {
             Ok(url) if matches!(url.scheme(), "postgres" | "postgresql") => Ok(value),
-            _ => Err(self.error(name, &value, "a URL such as postgres://user@host:5432/database")),
+            _ => Err(self.error(
+                name,
+                &value,
+                "a URL such as postgres://user@host:5432/database",
+            )),
         }
     }
 
@@ -168,14 +180,22 @@ impl Vars<'_> {
         };
         match Url::parse(&value) {
             Ok(url) if matches!(url.scheme(), "smtp" | "smtps") && url.has_host() => Ok(Some(url)),
-            _ => Err(self.error(name, &value, "a URL such as smtp://user:password@mail.example.com:587")),
+            _ => Err(self.error(
+                name,
+                &value,
+                "a URL such as smtp://user:password@mail.example.com:587",
+            )),
         }
     }
 
     fn email(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
         let value = self.get(name, default);
         match value.split_once('@') {
-            Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !value.contains(' ') => Ok(value),
+            Some((local, domain))
+                if !local.is_empty() && !domain.is_empty() && !value.contains(' ') =>
+            {
+                Ok(value)
+            }
             _ => Err(self.error(name, &value, "an email address such as studios@example.com")),
         }
     }
@@ -184,7 +204,9 @@ impl Vars<'_> {
         let value = self.get(name, default);
         let valid = !value.is_empty()
             && value.len() <= 64
-            && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if valid {
             Ok(value)
         } else {
@@ -199,7 +221,11 @@ impl Vars<'_> {
         let value = self.get(name, default);
         match value.parse::<T>() {
             Ok(n) if n >= min && n <= max => Ok(n),
-            _ => Err(self.error(name, &value, "a whole number within the allowed range (see README)")),
+            _ => Err(self.error(
+                name,
+                &value,
+                "a whole number within the allowed range (see README)",
+            )),
         }
     }
 
@@ -217,7 +243,11 @@ impl Vars<'_> {
         if value.split_whitespace().count() == 6 {
             Ok(value)
         } else {
-            Err(self.error(name, &value, "a six-field cron expression such as '0 * * * * *' (seconds first)"))
+            Err(self.error(
+                name,
+                &value,
+                "a six-field cron expression such as '0 * * * * *' (seconds first)",
+            ))
         }
     }
 }
@@ -227,8 +257,16 @@ mod tests {
     use super::*;
 
     fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::from_lookup(move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
     }
 
     #[test]
@@ -239,7 +277,11 @@ mod tests {
         assert_eq!(config.web_admin_addr.port(), 9180);
         assert_eq!(config.portal_admin_addr.port(), 9181);
         assert_eq!(config.worker_admin_addr.port(), 9182);
-        assert!(config.database_url.contains("proofsheet_app@127.0.0.1:5432/proofsheet"));
+        assert!(
+            config
+                .database_url
+                .contains("proofsheet_app@127.0.0.1:5432/proofsheet")
+        );
         assert_eq!(config.redis_url, "redis://127.0.0.1:6379");
         assert!(config.smtp_url.is_none());
         assert_eq!(config.outbox_dir, PathBuf::from(".data/outbox"));
@@ -279,7 +321,10 @@ mod tests {
     #[test]
     fn portal_link_joins_base_and_token() {
         let config = with(&[("PUBLIC_PORTAL_URL", "https://p.example.com/")]).expect("valid");
-        assert_eq!(config.portal_link("pp_abc"), "https://p.example.com/p/pp_abc");
+        assert_eq!(
+            config.portal_link("pp_abc"),
+            "https://p.example.com/p/pp_abc"
+        );
     }
 
     #[test]

@@ -103,7 +103,11 @@ impl Money {
     /// `1,250.5` or `1250.50`, into minor units without going through floats.
     pub fn parse_major(text: &str, currency: Currency) -> Result<Self, DomainError> {
         let digits = currency.minor_digits() as usize;
-        let cleaned: String = text.trim().chars().filter(|c| *c != ',' && *c != ' ').collect();
+        let cleaned: String = text
+            .trim()
+            .chars()
+            .filter(|c| *c != ',' && *c != ' ')
+            .collect();
         let fail = || {
             DomainError::invalid(
                 "amount",
@@ -141,7 +145,7 @@ impl Money {
         let mut grouped = String::new();
         let major_digits = major.to_string();
         for (i, ch) in major_digits.chars().enumerate() {
-            if i > 0 && (major_digits.len() - i) % 3 == 0 {
+            if i > 0 && (major_digits.len() - i).is_multiple_of(3) {
                 grouped.push(',');
             }
             grouped.push(ch);
@@ -219,7 +223,11 @@ mod tests {
     fn major_units_parse_exactly() {
         let eur: Currency = "EUR".parse().expect("known currency");
         let jpy: Currency = "JPY".parse().expect("known currency");
-        let parse = |text, currency| Money::parse_major(text, currency).map(|m| m.amount_minor).ok();
+        let parse = |text, currency| {
+            Money::parse_major(text, currency)
+                .map(|m| m.amount_minor)
+                .ok()
+        };
         assert_eq!(parse("1250", eur), Some(125_000));
         assert_eq!(parse("1,250.5", eur), Some(125_050));
         assert_eq!(parse("0.07", eur), Some(7));

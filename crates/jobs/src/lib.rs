@@ -24,9 +24,15 @@ pub struct GenerateThumbnails {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SendEmail {
     /// The project's current portal link, to its client.
-    PortalLink { tenant_id: TenantId, project_id: ProjectId },
+    PortalLink {
+        tenant_id: TenantId,
+        project_id: ProjectId,
+    },
     /// A notice queued in the database, such as an overdue invoice.
-    Notice { tenant_id: TenantId, notice_id: NoticeId },
+    Notice {
+        tenant_id: TenantId,
+        notice_id: NoticeId,
+    },
     /// A password reset link. The link is in the payload because only its
     /// hash is stored; it expires within the hour and works once.
     PasswordReset {
@@ -51,9 +57,27 @@ impl SendEmail {
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("could not connect to Redis at {url}: {source}")]
-    Connect { url: String, source: redis::RedisError },
+    Connect {
+        url: String,
+        source: redis::RedisError,
+    },
     #[error("could not enqueue the {queue} job: {message}")]
-    Push { queue: &'static str, message: String },
+    Push {
+        queue: &'static str,
+        message: String,
+    },
+}
+
+/// Replaces the password of a URL with `***`, so it can go into messages.
+pub fn redact_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "(unparsable URL)".to_owned(),
+    }
 }
 
 /// Names of the queues under a namespace.
@@ -73,13 +97,18 @@ pub struct Queues {
 impl Queues {
     /// Connects to Redis and opens the queues under `namespace`.
     pub async fn connect(redis_url: &str, namespace: &str) -> Result<Self, QueueError> {
-        let connection = apalis_redis::connect(redis_url).await.map_err(|source| QueueError::Connect {
-            url: redis_url.to_owned(),
-            source,
-        })?;
-        let storage_config = |queue: &str| apalis_redis::Config::default().queue(queue_name(namespace, queue));
+        let connection =
+            apalis_redis::connect(redis_url)
+                .await
+                .map_err(|source| QueueError::Connect {
+                    url: redact_password(redis_url),
+                    source,
+                })?;
+        let storage_config =
+            |queue: &str| apalis_redis::Config::default().queue(queue_name(namespace, queue));
         Ok(Self {
-            thumbnails: RedisStorage::new(connection.clone()).with_config(storage_config("thumbnails")),
+            thumbnails: RedisStorage::new(connection.clone())
+                .with_config(storage_config("thumbnails")),
             emails: RedisStorage::new(connection.clone()).with_config(storage_config("emails")),
             connection,
             namespace: namespace.to_owned(),
@@ -127,7 +156,10 @@ impl Queues {
     /// Checks that Redis answers.
     pub async fn ping(&self) -> Result<(), redis::RedisError> {
         let mut connection = self.connection.clone();
-        redis::cmd("PING").query_async::<String>(&mut connection).await.map(|_| ())
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -145,6 +177,18 @@ mod tests {
         assert_eq!(json["type"], "portal_link");
         let back: SendEmail = serde_json::from_value(json).expect("deserialise");
         assert_eq!(back, job);
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_password("redis://:s3cret@cache:6379"),
+            "redis://:***@cache:6379"
+        );
+        assert_eq!(
+            redact_password("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
     }
 
     #[test]

@@ -28,7 +28,12 @@ pub fn channel(namespace: &str, project: ProjectId) -> String {
 
 /// Publishes an event. A failure is logged and otherwise ignored, because
 /// the change itself is already committed and pages catch up on reload.
-pub async fn publish(connection: &ConnectionManager, namespace: &str, project: ProjectId, event: ProjectEvent) {
+pub async fn publish(
+    connection: &ConnectionManager,
+    namespace: &str,
+    project: ProjectId,
+    event: ProjectEvent,
+) {
     let mut connection = connection.clone();
     let payload = match serde_json::to_string(&event) {
         Ok(payload) => payload,

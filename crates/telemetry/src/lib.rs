@@ -23,7 +23,9 @@ pub fn init(service: &'static str, format: LogFormat) {
         service
     );
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     // A second call (tests start several services in one process) keeps the first.
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -44,7 +46,9 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// pass, 503 with the failures otherwise.
 pub fn admin_router(service: &'static str, checks: Vec<HealthCheck>) -> Router {
     let state = Arc::new((service, checks));
-    Router::new().route("/healthz", get(healthz)).with_state(state)
+    Router::new()
+        .route("/healthz", get(healthz))
+        .with_state(state)
 }
 
 async fn healthz(
@@ -68,7 +72,11 @@ async fn healthz(
         };
         results.insert(check.name.to_owned(), value.into());
     }
-    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = serde_json::json!({
         "service": service,
         "status": if healthy { "ok" } else { "unhealthy" },

@@ -69,7 +69,10 @@ impl Db {
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 
     /// Refuses a role that row-level security does not apply to: a superuser
@@ -190,6 +193,20 @@ impl Db {
             "SELECT tenant_id, notice_id FROM app_unsent_notices(make_interval(secs => $1))",
         )
         .bind(seconds)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Returns photos still processing `older_than` after upload, whose
+    /// thumbnail job was lost or is stuck.
+    pub async fn stale_processing_photos(
+        &self,
+        older_than: Duration,
+    ) -> Result<Vec<(TenantId, crate::PhotoId)>, DomainError> {
+        Ok(sqlx::query_as(
+            "SELECT tenant_id, photo_id FROM app_stale_processing_photos(make_interval(secs => $1))",
+        )
+        .bind(older_than.as_secs_f64())
         .fetch_all(&self.pool)
         .await?)
     }

@@ -1,0 +1,98 @@
+//! Photo renditions, served only through their own project's link.
+
+use axum::http::{StatusCode, header};
+use proofsheet_domain::Stage;
+
+use crate::support::{PhotoState, Portal, add_photo, create_project, rendition_bytes};
+
+#[tokio::test]
+async fn photo_served_through_own_token() {
+    let portal = Portal::new().await;
+    let photo = portal.add_ready_photo().await;
+    portal.move_to(Stage::PhotosReady).await;
+
+    for (size, name) in [("grid", "grid.jpg"), ("lightbox", "lightbox.jpg")] {
+        let response = portal
+            .get(&format!("{}/photos/{photo}/{size}", portal.page()))
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{size}");
+        assert_eq!(response.header(header::CONTENT_TYPE), "image/jpeg");
+        let cache = response.header(header::CACHE_CONTROL);
+        assert!(cache.contains("private"), "{cache}");
+        assert!(cache.contains("immutable"), "{cache}");
+        assert_eq!(
+            response.body.as_ref(),
+            rendition_bytes(photo, name).as_slice()
+        );
+    }
+}
+
+#[tokio::test]
+async fn photo_not_served_through_other_token() {
+    let portal = Portal::new().await;
+    portal.move_to(Stage::PhotosReady).await;
+
+    // A second project of the same studio, with its own link and photo.
+    let (other, other_token) = create_project(&portal.db, portal.tenant, "Other", "Carla").await;
+    let photo = add_photo(
+        &portal.db,
+        portal.tenant,
+        other,
+        &*portal.media,
+        PhotoState::Ready,
+    )
+    .await;
+    let mut tx = portal.tx().await;
+    proofsheet_domain::db::projects::move_stage(&mut tx, other, Stage::PhotosReady)
+        .await
+        .expect("move stage");
+    tx.commit().await.expect("commit");
+
+    let own = portal
+        .get(&format!("/p/{other_token}/photos/{photo}/grid"))
+        .await;
+    assert_eq!(own.status, StatusCode::OK);
+    let borrowed = portal
+        .get(&format!("{}/photos/{photo}/grid", portal.page()))
+        .await;
+    assert_eq!(borrowed.status, StatusCode::NOT_FOUND);
+    assert_ne!(borrowed.header(header::CONTENT_TYPE), "image/jpeg");
+    let unknown = portal
+        .get(&format!("/p/pp_wrong/photos/{photo}/grid"))
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn photo_requests_that_are_404() {
+    let portal = Portal::new().await;
+    let ready = portal.add_ready_photo().await;
+    let processing = portal.add_processing_photo().await;
+    let failed = portal.add_failed_photo().await;
+    portal.move_to(Stage::PhotosReady).await;
+    let page = portal.page();
+
+    let cases = [
+        format!("{page}/photos/{ready}/original"),
+        format!("{page}/photos/{ready}/full"),
+        format!("{page}/photos/not-a-uuid/grid"),
+        format!("{page}/photos/{processing}/grid"),
+        format!("{page}/photos/{failed}/grid"),
+        format!("{page}/photos/0190a6c2-7d1e-7c3a-9f00-0123456789ab/grid"),
+    ];
+    for path in &cases {
+        let response = portal.get(path).await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn photo_hidden_before_photos_ready() {
+    let portal = Portal::new().await;
+    let photo = portal.add_ready_photo().await;
+    portal.move_to(Stage::Editing).await;
+    let response = portal
+        .get(&format!("{}/photos/{photo}/grid", portal.page()))
+        .await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
+}
