@@ -77,27 +77,6 @@ macro_rules! photo_columns {
     };
 }
 
-/// Media store keys of a photo's files. The original and its renditions sit
-/// under one prefix per photo, so deleting a photo deletes one folder.
-pub mod keys {
-    use crate::{PhotoId, ProjectId, TenantId};
-
-    /// The folder of one photo.
-    pub fn photo_prefix(tenant: TenantId, project: ProjectId, photo: PhotoId) -> String {
-        format!("tenants/{tenant}/projects/{project}/photos/{photo}")
-    }
-
-    /// The uploaded file as received.
-    pub fn original(tenant: TenantId, project: ProjectId, photo: PhotoId) -> String {
-        format!("{}/original", photo_prefix(tenant, project, photo))
-    }
-
-    /// A rendition such as `grid.jpg` or `lightbox.jpg`.
-    pub fn rendition(tenant: TenantId, project: ProjectId, photo: PhotoId, name: &str) -> String {
-        format!("{}/{name}", photo_prefix(tenant, project, photo))
-    }
-}
-
 /// Records an uploaded photo, waiting for its thumbnails.
 pub async fn insert(
     tx: &mut TenantTx,

@@ -8,7 +8,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
-use proofsheet_domain::db::photos::{PhotoStatus, keys};
+use proofsheet_domain::db::photos::PhotoStatus;
 use proofsheet_media::{PhotoObject, StoreError};
 
 use super::visible_photo;
@@ -97,7 +97,7 @@ pub async fn photo(
         return Err(PortalError::NotFound("photo"));
     }
 
-    let key = keys::rendition(link.tenant, link.project, photo.id, object.file_name());
+    let key = proofsheet_media::photo_key(link.tenant, link.project, photo.id, object);
     let jpeg = match state.media().get(&key).await {
         Ok(jpeg) => jpeg,
         Err(StoreError::NotFound { .. }) => {

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use proofsheet_domain::db::photos::{self, ReadySizes, keys};
+use proofsheet_domain::db::photos::{self, ReadySizes};
 use proofsheet_domain::db::{Db, TenantTx, invoices, projects, tenants};
 use proofsheet_domain::{PhotoId, ProjectId, Stage, TenantId};
 use proofsheet_jobs::Queues;
-use proofsheet_media::{LocalDiskStore, MediaStore};
+use proofsheet_media::{LocalDiskStore, MediaStore, PhotoObject};
 use proofsheet_portal::{AppState, router};
 use proofsheet_testkit::db::{TestDb, queue_namespace};
 use tower::ServiceExt;
@@ -292,8 +292,9 @@ pub async fn add_photo(
     match state {
         PhotoState::Processing => {}
         PhotoState::Ready => {
-            for name in ["grid.jpg", "lightbox.jpg"] {
-                let key = keys::rendition(tenant, project, id, name);
+            for object in [PhotoObject::Grid, PhotoObject::Lightbox] {
+                let name = object.file_name();
+                let key = proofsheet_media::photo_key(tenant, project, id, object);
                 media
                     .put(&key, Bytes::from(rendition_bytes(id, name)))
                     .await
