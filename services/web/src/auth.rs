@@ -7,8 +7,8 @@
 //! send the cookie, but cannot read it to fill the field.
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
@@ -35,7 +35,10 @@ pub struct ApiCaller {
 impl FromRequestParts<AppState> for ApiCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -55,7 +58,10 @@ impl FromRequestParts<AppState> for ApiCaller {
         let (tenant_id, api_key_id) = found.ok_or(ApiError::Unauthorized(
             "the API key is unknown or revoked; create a new one in the studio settings",
         ))?;
-        Ok(Self { tenant_id, api_key_id })
+        Ok(Self {
+            tenant_id,
+            api_key_id,
+        })
     }
 }
 
@@ -79,7 +85,10 @@ impl IntoResponse for LoginRedirect {
 impl FromRequestParts<AppState> for StudioUser {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let jar = CookieJar::from_headers(&parts.headers);
         let Some(token) = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned()) else {
             return Err(LoginRedirect.into_response());

@@ -22,11 +22,26 @@ pub const DEMO_PASSWORD: &str = "proofsheet-demo";
 /// Real camera files of the demo project, compiled in so the seed works from
 /// any directory. Sources and licences: `demo/photos/SOURCES.md`.
 const DEMO_PHOTOS: [(&str, &[u8]); 5] = [
-    ("landscape-orientation-6.jpg", include_bytes!("../demo/photos/landscape-orientation-6.jpg")),
-    ("landscape-orientation-8.jpg", include_bytes!("../demo/photos/landscape-orientation-8.jpg")),
-    ("landscape-orientation-3.jpg", include_bytes!("../demo/photos/landscape-orientation-3.jpg")),
-    ("greyscale-orientation-6.jpg", include_bytes!("../demo/photos/greyscale-orientation-6.jpg")),
-    ("moto-g9-plus-16mp.jpg", include_bytes!("../demo/photos/moto-g9-plus-16mp.jpg")),
+    (
+        "landscape-orientation-6.jpg",
+        include_bytes!("../demo/photos/landscape-orientation-6.jpg"),
+    ),
+    (
+        "landscape-orientation-8.jpg",
+        include_bytes!("../demo/photos/landscape-orientation-8.jpg"),
+    ),
+    (
+        "landscape-orientation-3.jpg",
+        include_bytes!("../demo/photos/landscape-orientation-3.jpg"),
+    ),
+    (
+        "greyscale-orientation-6.jpg",
+        include_bytes!("../demo/photos/greyscale-orientation-6.jpg"),
+    ),
+    (
+        "moto-g9-plus-16mp.jpg",
+        include_bytes!("../demo/photos/moto-g9-plus-16mp.jpg"),
+    ),
 ];
 
 /// Creates the database if needed and applies the migrations, as the owner
@@ -50,11 +65,22 @@ pub async fn seed(config: Config) -> anyhow::Result<()> {
         let mut tx = state.db.tenant(tenant).await?;
         let project = projects::list(&mut tx, None).await?.into_iter().next();
         tx.commit().await?;
-        print_summary(&state, project.as_ref().map(|p| state.config.portal_link(p.portal_token.expose())), None);
+        print_summary(
+            &state,
+            project
+                .as_ref()
+                .map(|p| state.config.portal_link(p.portal_token.expose())),
+            None,
+        );
         return Ok(());
     }
 
-    let studio = tenants::NewStudio::parse("Lumen & Grain Studio", DEMO_EMAIL, DEMO_PASSWORD, "Europe/London")?;
+    let studio = tenants::NewStudio::parse(
+        "Lumen & Grain Studio",
+        DEMO_EMAIL,
+        DEMO_PASSWORD,
+        "Europe/London",
+    )?;
     let signed_up = tenants::sign_up(&state.db, studio).await?;
     let tenant = signed_up.tenant_id;
 
@@ -97,7 +123,10 @@ pub async fn seed(config: Config) -> anyhow::Result<()> {
     for photo_id in photo_ids {
         state
             .queues
-            .enqueue_thumbnails(GenerateThumbnails { tenant_id: tenant, photo_id })
+            .enqueue_thumbnails(GenerateThumbnails {
+                tenant_id: tenant,
+                photo_id,
+            })
             .await?;
     }
     let mut tx = state.db.tenant(tenant).await?;

@@ -145,7 +145,9 @@ impl From<ApiError> for PageError {
                 tracing::error!(error = format!("{cause:#}"), "page request failed");
                 "Something went wrong on our side. Try again in a moment.".to_owned()
             }
-            ApiError::Invalid { field, message } => format!("{}: {message}", field.replace('_', " ")),
+            ApiError::Invalid { field, message } => {
+                format!("{}: {message}", field.replace('_', " "))
+            }
             other => other.to_string(),
         };
         Self::new(status, title, message)

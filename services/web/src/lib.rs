@@ -86,9 +86,7 @@ pub fn health_checks(state: &AppState) -> Vec<HealthCheck> {
             name: "postgres",
             check: Box::new(move || {
                 let db = db.clone();
-                Box::pin(async move {
-                    sqlx_ping(&db).await
-                })
+                Box::pin(async move { sqlx_ping(&db).await })
             }),
         },
         HealthCheck {

@@ -18,7 +18,9 @@ async fn main() -> ExitCode {
     };
     proofsheet_telemetry::init("web", config.log_format);
 
-    let command = std::env::args().nth(1).unwrap_or_else(|| "serve".to_owned());
+    let command = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "serve".to_owned());
     let outcome = match command.as_str() {
         "serve" => proofsheet_web::serve(config).await,
         "migrate" => proofsheet_web::demo::migrate(&config).await,

@@ -70,7 +70,11 @@ pub fn portal_url(state: &AppState, project: &Project) -> String {
 }
 
 /// Creates a project; its portal link exists from this moment.
-pub async fn create_project(state: &AppState, tenant: TenantId, new: NewProject) -> Result<Project, ApiError> {
+pub async fn create_project(
+    state: &AppState,
+    tenant: TenantId,
+    new: NewProject,
+) -> Result<Project, ApiError> {
     let mut tx = state.db.tenant(tenant).await?;
     let studio = tenants::current(&mut tx).await?;
     if matches!(studio.plan_status.as_str(), "past_due" | "cancelled") {
@@ -87,7 +91,11 @@ pub async fn create_project(state: &AppState, tenant: TenantId, new: NewProject)
 }
 
 /// Loads a project with its invoices, photos, favourites and responses.
-pub async fn project_detail(state: &AppState, tenant: TenantId, id: ProjectId) -> Result<ProjectDetail, ApiError> {
+pub async fn project_detail(
+    state: &AppState,
+    tenant: TenantId,
+    id: ProjectId,
+) -> Result<ProjectDetail, ApiError> {
     let mut tx = state.db.tenant(tenant).await?;
     let detail = ProjectDetail {
         tenant: tenants::current(&mut tx).await?,
@@ -102,7 +110,12 @@ pub async fn project_detail(state: &AppState, tenant: TenantId, id: ProjectId) -
 }
 
 /// Moves a project to another stage and updates open portal pages.
-pub async fn move_stage(state: &AppState, tenant: TenantId, id: ProjectId, to: Stage) -> Result<Stage, ApiError> {
+pub async fn move_stage(
+    state: &AppState,
+    tenant: TenantId,
+    id: ProjectId,
+    to: Stage,
+) -> Result<Stage, ApiError> {
     let mut tx = state.db.tenant(tenant).await?;
     let stage = projects::move_stage(&mut tx, id, to).await?;
     tx.commit().await?;
@@ -143,7 +156,11 @@ pub async fn mark_paid(
 }
 
 /// Queues an email with the project's current portal link to its client.
-pub async fn resend_link(state: &AppState, tenant: TenantId, project: ProjectId) -> Result<(), ApiError> {
+pub async fn resend_link(
+    state: &AppState,
+    tenant: TenantId,
+    project: ProjectId,
+) -> Result<(), ApiError> {
     let mut tx = state.db.tenant(tenant).await?;
     projects::get(&mut tx, project).await?;
     tx.commit().await?;
@@ -160,7 +177,11 @@ pub async fn resend_link(state: &AppState, tenant: TenantId, project: ProjectId)
 }
 
 /// Replaces a leaked portal link. The old link stops working at once.
-pub async fn rotate_link(state: &AppState, tenant: TenantId, project: ProjectId) -> Result<String, ApiError> {
+pub async fn rotate_link(
+    state: &AppState,
+    tenant: TenantId,
+    project: ProjectId,
+) -> Result<String, ApiError> {
     let mut tx = state.db.tenant(tenant).await?;
     let token = projects::rotate_portal_token(&mut tx, project).await?;
     tx.commit().await?;
@@ -169,5 +190,11 @@ pub async fn rotate_link(state: &AppState, tenant: TenantId, project: ProjectId)
 }
 
 async fn publish(state: &AppState, project: ProjectId, event: ProjectEvent) {
-    live::publish(&state.queues.connection(), state.queues.namespace(), project, event).await;
+    live::publish(
+        &state.queues.connection(),
+        state.queues.namespace(),
+        project,
+        event,
+    )
+    .await;
 }

@@ -118,7 +118,13 @@ pub async fn receive_photos(
             tracing::error!(tenant.id = %tenant, photo.id = %photo.id, error = %e, "could not queue thumbnails");
         }
     }
-    live::publish(&state.queues.connection(), state.queues.namespace(), project, ProjectEvent::Photos).await;
+    live::publish(
+        &state.queues.connection(),
+        state.queues.namespace(),
+        project,
+        ProjectEvent::Photos,
+    )
+    .await;
     tracing::info!(tenant.id = %tenant, project.id = %project, photos = photos.len(), "photos uploaded");
     Ok(photos)
 }
@@ -141,15 +147,25 @@ async fn store_file(
                 head_len += chunk.len();
                 head.push(chunk);
             }
-            Some(Err(e)) => return Err(ApiError::BadRequest(format!("the upload of '{file_name}' was interrupted: {e}"))),
+            Some(Err(e)) => {
+                return Err(ApiError::BadRequest(format!(
+                    "the upload of '{file_name}' was interrupted: {e}"
+                )));
+            }
             None => break,
         }
     }
-    let first: Vec<u8> = head.iter().flat_map(|c| c.iter().copied()).take(SNIFF_BYTES).collect();
+    let first: Vec<u8> = head
+        .iter()
+        .flat_map(|c| c.iter().copied())
+        .take(SNIFF_BYTES)
+        .collect();
     if sniff(&first).is_none() {
         return Err(ApiError::invalid(
             "file",
-            format!("'{file_name}' is not a JPEG or PNG image; export it as JPEG and upload it again"),
+            format!(
+                "'{file_name}' is not a JPEG or PNG image; export it as JPEG and upload it again"
+            ),
         ));
     }
 
@@ -158,7 +174,11 @@ async fn store_file(
     let body = stream::iter(head.into_iter().map(Ok)).chain(chunks).boxed();
     let limit = state.config.max_upload_bytes;
     match state.media.put_stream(&key, body, limit).await {
-        Ok(size) => Ok(Stored { id, file_name, size }),
+        Ok(size) => Ok(Stored {
+            id,
+            file_name,
+            size,
+        }),
         Err(StoreError::TooLarge { limit }) => Err(ApiError::TooLarge(format!(
             "'{file_name}' is larger than the limit of {} per file; export a smaller JPEG",
             human_bytes(limit)
@@ -197,9 +217,14 @@ async fn discard(state: &AppState, tenant: TenantId, project: ProjectId, stored:
 
 fn multipart_error(e: MultipartError) -> ApiError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::TooLarge("the upload is larger than the request limit; upload fewer files at once".into())
+        ApiError::TooLarge(
+            "the upload is larger than the request limit; upload fewer files at once".into(),
+        )
     } else {
-        ApiError::BadRequest(format!("the upload could not be read as multipart/form-data: {}", e.body_text()))
+        ApiError::BadRequest(format!(
+            "the upload could not be read as multipart/form-data: {}",
+            e.body_text()
+        ))
     }
 }
 
@@ -207,15 +232,23 @@ fn multipart_error(e: MultipartError) -> ApiError {
 /// characters, at most [`MAX_FILE_NAME_CHARS`] long.
 pub fn clean_file_name(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
-    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(MAX_FILE_NAME_CHARS).collect();
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_FILE_NAME_CHARS)
+        .collect();
     let cleaned = cleaned.trim();
-    if cleaned.is_empty() { "photo".to_owned() } else { cleaned.to_owned() }
+    if cleaned.is_empty() {
+        "photo".to_owned()
+    } else {
+        cleaned.to_owned()
+    }
 }
 
 /// Formats a byte count for people, e.g. `50 MiB`.
 pub fn human_bytes(bytes: u64) -> String {
     const MIB: u64 = 1024 * 1024;
-    if bytes >= MIB && bytes % MIB == 0 {
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
         format!("{} MiB", bytes / MIB)
     } else if bytes >= MIB {
         format!("{:.1} MiB", bytes as f64 / MIB as f64)

@@ -28,21 +28,45 @@ async fn signup_returns_tenant_and_key() {
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.expect("body");
     assert!(body["tenant_id"].as_str().is_some_and(|s| s.len() == 36));
-    assert!(body["api_key"].as_str().is_some_and(|s| s.starts_with("ps_key_")));
+    assert!(
+        body["api_key"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("ps_key_"))
+    );
 }
 
 #[tokio::test]
 async fn signup_errors_name_the_field() {
     let app = common::spawn().await;
     let cases = [
-        (json!({"studio_name": "A", "email": "a@example.com", "password": "a long enough password"}), "time_zone"),
-        (json!({"studio_name": "A", "email": "a@example.com", "password": "short", "time_zone": "UTC"}), "password"),
-        (json!({"studio_name": "A", "email": "not-an-email", "password": "a long enough password", "time_zone": "UTC"}), "email"),
-        (json!({"studio_name": "A", "email": "a@example.com", "password": "a long enough password", "time_zone": "Mars/Base"}), "time_zone"),
-        (json!({"studio_name": "  ", "email": "a@example.com", "password": "a long enough password", "time_zone": "UTC"}), "studio_name"),
+        (
+            json!({"studio_name": "A", "email": "a@example.com", "password": "a long enough password"}),
+            "time_zone",
+        ),
+        (
+            json!({"studio_name": "A", "email": "a@example.com", "password": "short", "time_zone": "UTC"}),
+            "password",
+        ),
+        (
+            json!({"studio_name": "A", "email": "not-an-email", "password": "a long enough password", "time_zone": "UTC"}),
+            "email",
+        ),
+        (
+            json!({"studio_name": "A", "email": "a@example.com", "password": "a long enough password", "time_zone": "Mars/Base"}),
+            "time_zone",
+        ),
+        (
+            json!({"studio_name": "  ", "email": "a@example.com", "password": "a long enough password", "time_zone": "UTC"}),
+            "studio_name",
+        ),
     ];
     for (body, field) in cases {
-        let response = client().post(app.url("/api/v1/signup")).json(&body).send().await.expect("request");
+        let response = client()
+            .post(app.url("/api/v1/signup"))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
         let (status, error) = error_of(response).await;
         assert_eq!(status, 422, "{body}");
         assert_eq!(error["field"], field, "{body}");
@@ -83,7 +107,16 @@ async fn project_detail_follows_contract() {
         .json()
         .await
         .expect("body");
-    for field in ["id", "title", "stage", "portal_url", "invoices", "photos", "favourites", "responses"] {
+    for field in [
+        "id",
+        "title",
+        "stage",
+        "portal_url",
+        "invoices",
+        "photos",
+        "favourites",
+        "responses",
+    ] {
         assert!(detail.get(field).is_some(), "missing {field} in {detail}");
     }
     assert_eq!(detail["portal_url"], project["portal_url"]);
@@ -94,7 +127,11 @@ async fn missing_or_revoked_key_is_unauthorized() {
     let app = common::spawn().await;
     let key = app.sign_up("owner@example.com").await;
 
-    let response = client().get(app.url("/api/v1/projects")).send().await.expect("request");
+    let response = client()
+        .get(app.url("/api/v1/projects"))
+        .send()
+        .await
+        .expect("request");
     let (status, error) = error_of(response).await;
     assert_eq!(status, 401);
     assert_eq!(error["code"], "unauthorized");
@@ -111,7 +148,12 @@ async fn missing_or_revoked_key_is_unauthorized() {
         .expect("body");
     let second = created["api_key"].as_str().expect("key").to_owned();
     let id = created["id"].as_str().expect("id");
-    let ok = client().get(app.url("/api/v1/projects")).bearer_auth(&second).send().await.expect("request");
+    let ok = client()
+        .get(app.url("/api/v1/projects"))
+        .bearer_auth(&second)
+        .send()
+        .await
+        .expect("request");
     assert_eq!(ok.status(), 200);
 
     let revoked = client()
@@ -121,9 +163,19 @@ async fn missing_or_revoked_key_is_unauthorized() {
         .await
         .expect("request");
     assert_eq!(revoked.status(), 204);
-    let after = client().get(app.url("/api/v1/projects")).bearer_auth(&second).send().await.expect("request");
+    let after = client()
+        .get(app.url("/api/v1/projects"))
+        .bearer_auth(&second)
+        .send()
+        .await
+        .expect("request");
     assert_eq!(after.status(), 401);
-    let first_still_works = client().get(app.url("/api/v1/projects")).bearer_auth(&key).send().await.expect("request");
+    let first_still_works = client()
+        .get(app.url("/api/v1/projects"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("request");
     assert_eq!(first_still_works.status(), 200);
 }
 
@@ -136,12 +188,24 @@ async fn invalid_stage_changes_nothing() {
     let url = app.url(&format!("/api/v1/projects/{id}/stage"));
 
     for stage in ["shipped", "approved"] {
-        let response = client().put(&url).bearer_auth(&key).json(&json!({"stage": stage})).send().await.expect("request");
+        let response = client()
+            .put(&url)
+            .bearer_auth(&key)
+            .json(&json!({"stage": stage}))
+            .send()
+            .await
+            .expect("request");
         let (status, error) = error_of(response).await;
         assert_eq!(status, 422, "{stage}");
         assert_eq!(error["field"], "stage");
     }
-    let moved = client().put(&url).bearer_auth(&key).json(&json!({"stage": "editing"})).send().await.expect("request");
+    let moved = client()
+        .put(&url)
+        .bearer_auth(&key)
+        .json(&json!({"stage": "editing"}))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(moved.status(), 200);
     let detail: Value = client()
         .get(app.url(&format!("/api/v1/projects/{id}")))
@@ -186,7 +250,10 @@ async fn invoices_are_added_edited_and_paid() {
         .json()
         .await
         .expect("body");
-    assert_eq!(edited["id"], deposit["id"], "the deposit is edited, not duplicated");
+    assert_eq!(
+        edited["id"], deposit["id"],
+        "the deposit is edited, not duplicated"
+    );
     assert_eq!(edited["status"], "overdue");
 
     let invoice_id = deposit["id"].as_str().expect("invoice id");
@@ -212,14 +279,35 @@ async fn invoices_are_added_edited_and_paid() {
     assert_eq!(after_paid.status(), 409);
 
     let bad = [
-        (json!({"kind": "tip", "amount_minor": 5, "currency": "EUR", "due_date": "2099-01-01"}), "kind"),
-        (json!({"kind": "final", "amount_minor": 0, "currency": "EUR", "due_date": "2099-01-01"}), "amount_minor"),
-        (json!({"kind": "final", "amount_minor": 12.5, "currency": "EUR", "due_date": "2099-01-01"}), "amount_minor"),
-        (json!({"kind": "final", "amount_minor": 5, "currency": "EURO", "due_date": "2099-01-01"}), "currency"),
-        (json!({"kind": "final", "amount_minor": 5, "currency": "EUR", "due_date": "tomorrow"}), "due_date"),
+        (
+            json!({"kind": "tip", "amount_minor": 5, "currency": "EUR", "due_date": "2099-01-01"}),
+            "kind",
+        ),
+        (
+            json!({"kind": "final", "amount_minor": 0, "currency": "EUR", "due_date": "2099-01-01"}),
+            "amount_minor",
+        ),
+        (
+            json!({"kind": "final", "amount_minor": 12.5, "currency": "EUR", "due_date": "2099-01-01"}),
+            "amount_minor",
+        ),
+        (
+            json!({"kind": "final", "amount_minor": 5, "currency": "EURO", "due_date": "2099-01-01"}),
+            "currency",
+        ),
+        (
+            json!({"kind": "final", "amount_minor": 5, "currency": "EUR", "due_date": "tomorrow"}),
+            "due_date",
+        ),
     ];
     for (body, field) in bad {
-        let response = client().post(&url).bearer_auth(&key).json(&body).send().await.expect("request");
+        let response = client()
+            .post(&url)
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
         let (status, error) = error_of(response).await;
         assert_eq!(status, 422, "{body}");
         assert_eq!(error["field"], field, "{body}");
@@ -234,7 +322,12 @@ async fn other_studio_cannot_reach_project() {
     let project = app.create_project(&key_a).await;
     let id = project["id"].as_str().expect("id");
 
-    let read = client().get(app.url(&format!("/api/v1/projects/{id}"))).bearer_auth(&key_b).send().await.expect("request");
+    let read = client()
+        .get(app.url(&format!("/api/v1/projects/{id}")))
+        .bearer_auth(&key_b)
+        .send()
+        .await
+        .expect("request");
     assert_eq!(read.status(), 404);
     let moved = client()
         .put(app.url(&format!("/api/v1/projects/{id}/stage")))
@@ -244,12 +337,20 @@ async fn other_studio_cannot_reach_project() {
         .await
         .expect("request");
     assert_eq!(moved.status(), 404);
-    let malformed = client().get(app.url("/api/v1/projects/not-a-uuid")).bearer_auth(&key_a).send().await.expect("request");
+    let malformed = client()
+        .get(app.url("/api/v1/projects/not-a-uuid"))
+        .bearer_auth(&key_a)
+        .send()
+        .await
+        .expect("request");
     assert_eq!(malformed.status(), 404);
 }
 
 fn jpeg_part(bytes: Vec<u8>, name: &str) -> Part {
-    Part::bytes(bytes).file_name(name.to_owned()).mime_str("image/jpeg").expect("mime")
+    Part::bytes(bytes)
+        .file_name(name.to_owned())
+        .mime_str("image/jpeg")
+        .expect("mime")
 }
 
 #[tokio::test]
@@ -282,7 +383,8 @@ async fn non_image_upload_stores_nothing() {
     let key = app.sign_up("owner@example.com").await;
     let project = app.create_project(&key).await;
     let id = project["id"].as_str().expect("id");
-    let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n".to_vec();
+    let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+        .to_vec();
     let form = Form::new()
         .part("file", jpeg_part(common::orientation_6_jpeg(), "good.jpg"))
         .part("file", jpeg_part(pdf, "contract.jpg"));
@@ -295,8 +397,16 @@ async fn non_image_upload_stores_nothing() {
         .expect("request");
     let (status, error) = error_of(response).await;
     assert_eq!(status, 422);
-    assert!(error["message"].as_str().is_some_and(|m| m.contains("contract.jpg")));
-    assert_eq!(app.media_files(), 0, "the good file of the failed upload is removed too");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("contract.jpg"))
+    );
+    assert_eq!(
+        app.media_files(),
+        0,
+        "the good file of the failed upload is removed too"
+    );
 
     let detail: Value = client()
         .get(app.url(&format!("/api/v1/projects/{id}")))
@@ -326,7 +436,12 @@ async fn oversized_upload_is_413_with_limit() {
         .expect("request");
     let (status, error) = error_of(response).await;
     assert_eq!(status, 413);
-    assert!(error["message"].as_str().is_some_and(|m| m.contains("200 KiB") && m.contains("big.jpg")), "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("200 KiB") && m.contains("big.jpg")),
+        "{error}"
+    );
     assert_eq!(app.media_files(), 0);
 }
 
@@ -366,8 +481,18 @@ async fn rotated_link_replaces_old_one() {
         .expect("body");
     assert_ne!(rotated["portal_url"], project["portal_url"]);
 
-    let old_token = project["portal_url"].as_str().and_then(|u| u.rsplit('/').next()).expect("token");
-    assert!(app.state.db.resolve_portal_token(old_token).await.expect("lookup").is_none());
+    let old_token = project["portal_url"]
+        .as_str()
+        .and_then(|u| u.rsplit('/').next())
+        .expect("token");
+    assert!(
+        app.state
+            .db
+            .resolve_portal_token(old_token)
+            .await
+            .expect("lookup")
+            .is_none()
+    );
 }
 
 #[tokio::test]

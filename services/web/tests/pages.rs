@@ -16,12 +16,22 @@ fn browser() -> reqwest::Client {
 /// Reads the CSRF token out of a page's first form.
 fn csrf_of(html: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).map(|i| i + marker.len()).expect("page has a CSRF field");
+    let start = html
+        .find(marker)
+        .map(|i| i + marker.len())
+        .expect("page has a CSRF field");
     html[start..].split('"').next().expect("token").to_owned()
 }
 
 async fn page(client: &reqwest::Client, url: &str) -> String {
-    client.get(url).send().await.expect("request").text().await.expect("body")
+    client
+        .get(url)
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body")
 }
 
 async fn sign_up(app: &common::TestApp, client: &reqwest::Client, email: &str) {
@@ -64,7 +74,10 @@ async fn signup_then_create_project() {
         .await
         .expect("create");
     assert_eq!(created.status(), 303);
-    let location = created.headers()["location"].to_str().expect("location").to_owned();
+    let location = created.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
     let detail = page(&client, &app.url(&location)).await;
     assert!(detail.contains("Harbour wedding"));
     assert!(detail.contains("pp_"), "the portal link is shown at once");
@@ -101,7 +114,11 @@ async fn forged_csrf_token_is_rejected() {
 #[tokio::test]
 async fn pages_need_a_session() {
     let app = common::spawn().await;
-    let response = browser().get(app.url("/projects")).send().await.expect("request");
+    let response = browser()
+        .get(app.url("/projects"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/login");
 }
@@ -115,7 +132,11 @@ async fn wrong_password_is_rejected_then_login_works() {
     let token = csrf_of(&page(&client, &app.url("/login")).await);
     let wrong = client
         .post(app.url("/login"))
-        .form(&[("csrf_token", token.as_str()), ("email", "owner@example.com"), ("password", "not the password")])
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", "owner@example.com"),
+            ("password", "not the password"),
+        ])
         .send()
         .await
         .expect("login");
@@ -123,18 +144,35 @@ async fn wrong_password_is_rejected_then_login_works() {
 
     let right = client
         .post(app.url("/login"))
-        .form(&[("csrf_token", token.as_str()), ("email", "owner@example.com"), ("password", "a long enough password")])
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", "owner@example.com"),
+            ("password", "a long enough password"),
+        ])
         .send()
         .await
         .expect("login");
     assert_eq!(right.status(), 303);
-    let list = client.get(app.url("/projects")).send().await.expect("projects");
+    let list = client
+        .get(app.url("/projects"))
+        .send()
+        .await
+        .expect("projects");
     assert_eq!(list.status(), 200);
 
     let token = csrf_of(&list.text().await.expect("body"));
-    let out = client.post(app.url("/logout")).form(&[("csrf_token", token.as_str())]).send().await.expect("logout");
+    let out = client
+        .post(app.url("/logout"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .expect("logout");
     assert_eq!(out.status(), 303);
-    let after = client.get(app.url("/projects")).send().await.expect("projects");
+    let after = client
+        .get(app.url("/projects"))
+        .send()
+        .await
+        .expect("projects");
     assert_eq!(after.status(), 303, "the session ended");
 }
 
@@ -147,44 +185,78 @@ async fn password_reset_link_works_once() {
     let token = csrf_of(&page(&client, &app.url("/forgot-password")).await);
     let asked = client
         .post(app.url("/forgot-password"))
-        .form(&[("csrf_token", token.as_str()), ("email", "owner@example.com")])
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", "owner@example.com"),
+        ])
         .send()
         .await
         .expect("forgot");
     assert_eq!(asked.status(), 200);
     let unknown = client
         .post(app.url("/forgot-password"))
-        .form(&[("csrf_token", token.as_str()), ("email", "nobody@example.com")])
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", "nobody@example.com"),
+        ])
         .send()
         .await
         .expect("forgot");
-    assert_eq!(unknown.status(), 200, "the answer does not reveal which addresses exist");
+    assert_eq!(
+        unknown.status(),
+        200,
+        "the answer does not reveal which addresses exist"
+    );
 
     // The emailed token is only in the queued job; make one the same way.
-    let (tenant, user, _) = app.state.db.find_login("owner@example.com").await.expect("lookup").expect("user");
+    let (tenant, user, _) = app
+        .state
+        .db
+        .find_login("owner@example.com")
+        .await
+        .expect("lookup")
+        .expect("user");
     let mut tx = app.state.db.tenant(tenant).await.expect("tx");
-    let reset = auth::create_password_reset(&mut tx, user).await.expect("reset");
+    let reset = auth::create_password_reset(&mut tx, user)
+        .await
+        .expect("reset");
     tx.commit().await.expect("commit");
 
-    let form_page = page(&client, &app.url(&format!("/reset-password?token={}", reset.expose()))).await;
+    let form_page = page(
+        &client,
+        &app.url(&format!("/reset-password?token={}", reset.expose())),
+    )
+    .await;
     let csrf = csrf_of(&form_page);
     let short = client
         .post(app.url("/reset-password"))
-        .form(&[("csrf_token", csrf.as_str()), ("token", reset.expose()), ("password", "short")])
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("token", reset.expose()),
+            ("password", "short"),
+        ])
         .send()
         .await
         .expect("reset");
     assert_eq!(short.status(), 422);
     let done = client
         .post(app.url("/reset-password"))
-        .form(&[("csrf_token", csrf.as_str()), ("token", reset.expose()), ("password", "a brand new password")])
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("token", reset.expose()),
+            ("password", "a brand new password"),
+        ])
         .send()
         .await
         .expect("reset");
     assert_eq!(done.status(), 303);
     let again = client
         .post(app.url("/reset-password"))
-        .form(&[("csrf_token", csrf.as_str()), ("token", reset.expose()), ("password", "yet another password")])
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("token", reset.expose()),
+            ("password", "yet another password"),
+        ])
         .send()
         .await
         .expect("reset");
@@ -193,7 +265,11 @@ async fn password_reset_link_works_once() {
     let login_token = csrf_of(&page(&client, &app.url("/login")).await);
     let new_login = client
         .post(app.url("/login"))
-        .form(&[("csrf_token", login_token.as_str()), ("email", "owner@example.com"), ("password", "a brand new password")])
+        .form(&[
+            ("csrf_token", login_token.as_str()),
+            ("email", "owner@example.com"),
+            ("password", "a brand new password"),
+        ])
         .send()
         .await
         .expect("login");
@@ -218,11 +294,17 @@ async fn page_upload_rejects_non_image() {
         .send()
         .await
         .expect("create");
-    let location = created.headers()["location"].to_str().expect("location").to_owned();
+    let location = created.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
 
     let form = reqwest::multipart::Form::new()
         .text("csrf_token", token.clone())
-        .part("file", reqwest::multipart::Part::bytes(b"hello, not a photo".to_vec()).file_name("notes.jpg"));
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"hello, not a photo".to_vec()).file_name("notes.jpg"),
+        );
     let response = client
         .post(app.url(&format!("{location}/photos")))
         .multipart(form)
@@ -235,7 +317,10 @@ async fn page_upload_rejects_non_image() {
 
     let forged = reqwest::multipart::Form::new()
         .text("csrf_token", "forged")
-        .part("file", reqwest::multipart::Part::bytes(common::orientation_6_jpeg()).file_name("six.jpg"));
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(common::orientation_6_jpeg()).file_name("six.jpg"),
+        );
     let response = client
         .post(app.url(&format!("{location}/photos")))
         .multipart(forged)
@@ -243,11 +328,18 @@ async fn page_upload_rejects_non_image() {
         .await
         .expect("upload");
     assert_eq!(response.status(), 403);
-    assert_eq!(app.media_files(), 0, "nothing is stored before the CSRF check");
+    assert_eq!(
+        app.media_files(),
+        0,
+        "nothing is stored before the CSRF check"
+    );
 
     let good = reqwest::multipart::Form::new()
         .text("csrf_token", token)
-        .part("file", reqwest::multipart::Part::bytes(common::orientation_6_jpeg()).file_name("six.jpg"));
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(common::orientation_6_jpeg()).file_name("six.jpg"),
+        );
     let response = client
         .post(app.url(&format!("{location}/photos")))
         .multipart(good)

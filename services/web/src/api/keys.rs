@@ -23,9 +23,17 @@ pub struct SignUp {
 }
 
 /// `POST /signup`: creates a studio on a 14-day trial and its first API key.
-pub async fn sign_up(State(state): State<AppState>, ApiJson(body): ApiJson<SignUp>) -> Result<impl IntoResponse, ApiError> {
+pub async fn sign_up(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<SignUp>,
+) -> Result<impl IntoResponse, ApiError> {
     let studio = tokio::task::spawn_blocking(move || {
-        tenants::NewStudio::parse(&body.studio_name, &body.email, &body.password, &body.time_zone)
+        tenants::NewStudio::parse(
+            &body.studio_name,
+            &body.email,
+            &body.password,
+            &body.time_zone,
+        )
     })
     .await
     .map_err(|e| ApiError::Internal(e.into()))??;
@@ -54,7 +62,10 @@ pub async fn create(
 }
 
 /// `GET /api-keys`: lists keys by name and prefix, never the keys themselves.
-pub async fn list(State(state): State<AppState>, caller: ApiCaller) -> Result<impl IntoResponse, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<impl IntoResponse, ApiError> {
     let mut tx = state.db.tenant(caller.tenant_id).await?;
     let keys = auth::list_api_keys(&mut tx).await?;
     tx.commit().await?;

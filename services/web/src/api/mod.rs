@@ -21,8 +21,10 @@ const MAX_JSON_BYTES: usize = 64 * 1024;
 /// checked against `max_upload_bytes` while it streams, and the request as a
 /// whole may carry many files.
 pub fn routes(max_upload_bytes: u64) -> Router<AppState> {
-    let upload_limit = usize::try_from(max_upload_bytes.saturating_mul(crate::upload::MAX_FILES_PER_UPLOAD as u64))
-        .unwrap_or(usize::MAX);
+    let upload_limit = usize::try_from(
+        max_upload_bytes.saturating_mul(crate::upload::MAX_FILES_PER_UPLOAD as u64),
+    )
+    .unwrap_or(usize::MAX);
     Router::new()
         .route("/signup", post(keys::sign_up))
         .route("/api-keys", get(keys::list).post(keys::create))
@@ -31,7 +33,10 @@ pub fn routes(max_upload_bytes: u64) -> Router<AppState> {
         .route("/projects/{id}", get(projects::show))
         .route("/projects/{id}/stage", put(projects::move_stage))
         .route("/projects/{id}/invoices", post(projects::save_invoice))
-        .route("/projects/{id}/invoices/{invoice_id}/paid", post(projects::mark_paid))
+        .route(
+            "/projects/{id}/invoices/{invoice_id}/paid",
+            post(projects::mark_paid),
+        )
         .route(
             "/projects/{id}/photos",
             post(projects::upload_photos).layer(DefaultBodyLimit::max(upload_limit)),
@@ -60,9 +65,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|_| ApiError::TooLarge(format!("the JSON body is larger than {MAX_JSON_BYTES} bytes")))?;
+            .map_err(|_| {
+                ApiError::TooLarge(format!(
+                    "the JSON body is larger than {MAX_JSON_BYTES} bytes"
+                ))
+            })?;
         if bytes.len() > MAX_JSON_BYTES {
-            return Err(ApiError::TooLarge(format!("the JSON body is larger than {MAX_JSON_BYTES} bytes")));
+            return Err(ApiError::TooLarge(format!(
+                "the JSON body is larger than {MAX_JSON_BYTES} bytes"
+            )));
         }
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(&mut deserializer)

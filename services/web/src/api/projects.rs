@@ -27,7 +27,12 @@ pub async fn list(
     caller: ApiCaller,
     Query(query): Query<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let stage = query.stage.as_deref().filter(|s| !s.is_empty()).map(str::parse::<Stage>).transpose()?;
+    let stage = query
+        .stage
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(str::parse::<Stage>)
+        .transpose()?;
     let mut tx = state.db.tenant(caller.tenant_id).await?;
     let projects = proofsheet_domain::db::projects::list(&mut tx, stage).await?;
     tx.commit().await?;
@@ -57,7 +62,12 @@ pub async fn create(
     caller: ApiCaller,
     ApiJson(body): ApiJson<CreateProject>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let new = NewProject::parse(&body.title, &body.client_name, &body.client_email, &body.shoot_date)?;
+    let new = NewProject::parse(
+        &body.title,
+        &body.client_name,
+        &body.client_email,
+        &body.shoot_date,
+    )?;
     let project = ops::create_project(&state, caller.tenant_id, new).await?;
     let body = json!({ "id": project.id, "stage": project.stage, "portal_url": ops::portal_url(&state, &project) });
     Ok((StatusCode::CREATED, Json(body)))
@@ -108,7 +118,12 @@ pub async fn save_invoice(
     ApiJson(body): ApiJson<SaveInvoice>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ProjectId = parse_id(&id, "project")?;
-    let input = InvoiceInput::parse(&body.kind, body.amount_minor, &body.currency, &body.due_date)?;
+    let input = InvoiceInput::parse(
+        &body.kind,
+        body.amount_minor,
+        &body.currency,
+        &body.due_date,
+    )?;
     let invoice = ops::save_invoice(&state, caller.tenant_id, id, input).await?;
     Ok((StatusCode::CREATED, Json(invoice)))
 }

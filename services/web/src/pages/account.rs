@@ -23,7 +23,10 @@ fn form_context(token: &str) -> tera::Context {
 }
 
 /// `GET /signup`.
-pub async fn signup_form(State(state): State<AppState>, jar: CookieJar) -> Result<Response, PageError> {
+pub async fn signup_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+) -> Result<Response, PageError> {
     let (jar, token) = csrf_token(jar, state.config.cookie_secure);
     let mut context = form_context(&token);
     context.insert("time_zone", "Europe/London");
@@ -45,12 +48,23 @@ pub struct SignUpForm {
 }
 
 /// `POST /signup`: creates the studio and logs its owner in.
-pub async fn signup(State(state): State<AppState>, jar: CookieJar, Form(form): Form<SignUpForm>) -> Result<Response, PageError> {
+pub async fn signup(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<SignUpForm>,
+) -> Result<Response, PageError> {
     verify_csrf(&jar, &form.csrf_token)?;
-    let (name, email, password, zone) = (form.studio_name.clone(), form.email.clone(), form.password, form.time_zone.clone());
-    let parsed = tokio::task::spawn_blocking(move || tenants::NewStudio::parse(&name, &email, &password, &zone))
-        .await
-        .map_err(|e| PageError::from(anyhow::Error::new(e)))?;
+    let (name, email, password, zone) = (
+        form.studio_name.clone(),
+        form.email.clone(),
+        form.password,
+        form.time_zone.clone(),
+    );
+    let parsed = tokio::task::spawn_blocking(move || {
+        tenants::NewStudio::parse(&name, &email, &password, &zone)
+    })
+    .await
+    .map_err(|e| PageError::from(anyhow::Error::new(e)))?;
     let signed_up = match parsed {
         Ok(studio) => tenants::sign_up(&state.db, studio).await,
         Err(e) => Err(e),
@@ -63,7 +77,12 @@ pub async fn signup(State(state): State<AppState>, jar: CookieJar, Form(form): F
             context.insert("studio_name", &form.studio_name);
             context.insert("email", &form.email);
             context.insert("time_zone", &form.time_zone);
-            return Ok(render_with_status(&state, StatusCode::UNPROCESSABLE_ENTITY, "signup.html", &context));
+            return Ok(render_with_status(
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "signup.html",
+                &context,
+            ));
         }
         Err(e) => return Err(e.into()),
     };
@@ -72,12 +91,18 @@ pub async fn signup(State(state): State<AppState>, jar: CookieJar, Form(form): F
     let mut tx = state.db.tenant(signed_up.tenant_id).await?;
     let session = auth::create_session(&mut tx, signed_up.user_id).await?;
     tx.commit().await?;
-    let jar = jar.add(session_cookie(session.expose().to_owned(), state.config.cookie_secure));
+    let jar = jar.add(session_cookie(
+        session.expose().to_owned(),
+        state.config.cookie_secure,
+    ));
     Ok((jar, Redirect::to("/projects")).into_response())
 }
 
 /// `GET /login`.
-pub async fn login_form(State(state): State<AppState>, jar: CookieJar) -> Result<Response, PageError> {
+pub async fn login_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+) -> Result<Response, PageError> {
     let (jar, token) = csrf_token(jar, state.config.cookie_secure);
     Ok((jar, render(&state, "login.html", &form_context(&token))?).into_response())
 }
@@ -93,7 +118,11 @@ pub struct LoginForm {
 }
 
 /// `POST /login`: checks the password and starts a session.
-pub async fn login(State(state): State<AppState>, jar: CookieJar, Form(form): Form<LoginForm>) -> Result<Response, PageError> {
+pub async fn login(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, PageError> {
     verify_csrf(&jar, &form.csrf_token)?;
     let found = state.db.find_login(&form.email).await?;
     let stored_hash = found
@@ -102,21 +131,33 @@ pub async fn login(State(state): State<AppState>, jar: CookieJar, Form(form): Fo
         .unwrap_or_else(|| secret::dummy_password_hash().to_owned());
     let password = form.password.clone();
     // Checked even for an unknown email, so timing does not tell which exist.
-    let valid = tokio::task::spawn_blocking(move || secret::verify_password(&password, &stored_hash))
-        .await
-        .unwrap_or(false);
+    let valid =
+        tokio::task::spawn_blocking(move || secret::verify_password(&password, &stored_hash))
+            .await
+            .unwrap_or(false);
     let Some((tenant, user, _)) = found.filter(|_| valid) else {
         let mut context = form_context(&form.csrf_token);
-        context.insert("error", "The email or password is not right. Try again, or reset the password.");
+        context.insert(
+            "error",
+            "The email or password is not right. Try again, or reset the password.",
+        );
         context.insert("email", &form.email);
-        return Ok(render_with_status(&state, StatusCode::UNAUTHORIZED, "login.html", &context));
+        return Ok(render_with_status(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            "login.html",
+            &context,
+        ));
     };
 
     let mut tx = state.db.tenant(tenant).await?;
     let session = auth::create_session(&mut tx, user).await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %tenant, user.id = %user, "logged in");
-    let jar = jar.add(session_cookie(session.expose().to_owned(), state.config.cookie_secure));
+    let jar = jar.add(session_cookie(
+        session.expose().to_owned(),
+        state.config.cookie_secure,
+    ));
     Ok((jar, Redirect::to("/projects")).into_response())
 }
 
@@ -142,7 +183,10 @@ pub async fn logout(
 }
 
 /// `GET /forgot-password`.
-pub async fn forgot_form(State(state): State<AppState>, jar: CookieJar) -> Result<Response, PageError> {
+pub async fn forgot_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+) -> Result<Response, PageError> {
     let (jar, token) = csrf_token(jar, state.config.cookie_secure);
     Ok((jar, render(&state, "forgot.html", &form_context(&token))?).into_response())
 }
@@ -157,7 +201,11 @@ pub struct ForgotForm {
 
 /// `POST /forgot-password`: emails a single-use reset link when the address
 /// has an account, and answers the same either way.
-pub async fn forgot(State(state): State<AppState>, jar: CookieJar, Form(form): Form<ForgotForm>) -> Result<Response, PageError> {
+pub async fn forgot(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<ForgotForm>,
+) -> Result<Response, PageError> {
     verify_csrf(&jar, &form.csrf_token)?;
     if let Some((tenant, user, _)) = state.db.find_login(&form.email).await? {
         let mut tx = state.db.tenant(tenant).await?;
@@ -169,7 +217,11 @@ pub async fn forgot(State(state): State<AppState>, jar: CookieJar, Form(form): F
             user_id: user,
             reset_url: format!("{base}/reset-password?token={}", token.expose()),
         };
-        state.queues.enqueue_email(job).await.map_err(|e| PageError::from(anyhow::Error::new(e)))?;
+        state
+            .queues
+            .enqueue_email(job)
+            .await
+            .map_err(|e| PageError::from(anyhow::Error::new(e)))?;
         tracing::info!(tenant.id = %tenant, user.id = %user, "password reset email queued");
     }
     let mut context = tera::Context::new();
@@ -196,7 +248,12 @@ pub async fn reset_form(
     jar: CookieJar,
     Query(query): Query<ResetQuery>,
 ) -> Result<Response, PageError> {
-    if state.db.resolve_password_reset(&query.token).await?.is_none() {
+    if state
+        .db
+        .resolve_password_reset(&query.token)
+        .await?
+        .is_none()
+    {
         return Err(expired_reset());
     }
     let (jar, csrf) = csrf_token(jar, state.config.cookie_secure);
@@ -217,7 +274,11 @@ pub struct ResetForm {
 
 /// `POST /reset-password`: sets the new password, uses up the link and ends
 /// every session of the user.
-pub async fn reset(State(state): State<AppState>, jar: CookieJar, Form(form): Form<ResetForm>) -> Result<Response, PageError> {
+pub async fn reset(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<ResetForm>,
+) -> Result<Response, PageError> {
     verify_csrf(&jar, &form.csrf_token)?;
     let Some((tenant, reset_id)) = state.db.resolve_password_reset(&form.token).await? else {
         return Err(expired_reset());
@@ -235,7 +296,12 @@ pub async fn reset(State(state): State<AppState>, jar: CookieJar, Form(form): Fo
             let mut context = form_context(&form.csrf_token);
             context.insert("token", &form.token);
             context.insert("error", &e.to_string());
-            Ok(render_with_status(&state, StatusCode::UNPROCESSABLE_ENTITY, "reset.html", &context))
+            Ok(render_with_status(
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "reset.html",
+                &context,
+            ))
         }
         Err(e) => Err(e.into()),
     }

@@ -24,17 +24,30 @@ pub fn templates() -> anyhow::Result<tera::Tera> {
         ("forgot.html", include_str!("../../templates/forgot.html")),
         ("reset.html", include_str!("../../templates/reset.html")),
         ("message.html", include_str!("../../templates/message.html")),
-        ("projects.html", include_str!("../../templates/projects.html")),
-        ("project_new.html", include_str!("../../templates/project_new.html")),
+        (
+            "projects.html",
+            include_str!("../../templates/projects.html"),
+        ),
+        (
+            "project_new.html",
+            include_str!("../../templates/project_new.html"),
+        ),
         ("project.html", include_str!("../../templates/project.html")),
-        ("settings.html", include_str!("../../templates/settings.html")),
+        (
+            "settings.html",
+            include_str!("../../templates/settings.html"),
+        ),
     ])?;
     tera.autoescape_on(vec![".html"]);
     Ok(tera)
 }
 
 /// Renders a template with `context`.
-pub fn render(state: &AppState, name: &str, context: &tera::Context) -> Result<Html<String>, PageError> {
+pub fn render(
+    state: &AppState,
+    name: &str,
+    context: &tera::Context,
+) -> Result<Html<String>, PageError> {
     state
         .templates
         .render(name, context)
@@ -63,14 +76,23 @@ pub fn routes() -> Router<AppState> {
         .route("/signup", get(account::signup_form).post(account::signup))
         .route("/login", get(account::login_form).post(account::login))
         .route("/logout", post(account::logout))
-        .route("/forgot-password", get(account::forgot_form).post(account::forgot))
-        .route("/reset-password", get(account::reset_form).post(account::reset))
+        .route(
+            "/forgot-password",
+            get(account::forgot_form).post(account::forgot),
+        )
+        .route(
+            "/reset-password",
+            get(account::reset_form).post(account::reset),
+        )
         .route("/projects", get(projects::list).post(projects::create))
         .route("/projects/new", get(projects::new_form))
         .route("/projects/{id}", get(projects::show))
         .route("/projects/{id}/stage", post(projects::move_stage))
         .route("/projects/{id}/invoices", post(projects::save_invoice))
-        .route("/projects/{id}/invoices/{invoice_id}/paid", post(projects::mark_paid))
+        .route(
+            "/projects/{id}/invoices/{invoice_id}/paid",
+            post(projects::mark_paid),
+        )
         .route(
             "/projects/{id}/photos",
             post(projects::upload_photos).layer(DefaultBodyLimit::disable()),
@@ -83,22 +105,37 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/api-keys/{id}/revoke", post(settings::revoke_key))
         .route("/assets/studio.css", get(stylesheet))
         .route("/assets/studio.js", get(script))
-        .fallback(|| async { PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no page at this address.") })
+        .fallback(|| async {
+            PageError::new(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no page at this address.",
+            )
+        })
 }
 
 async fn stylesheet() -> impl IntoResponse {
-    asset("text/css; charset=utf-8", include_str!("../../assets/studio.css"))
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../assets/studio.css"),
+    )
 }
 
 async fn script() -> impl IntoResponse {
-    asset("text/javascript; charset=utf-8", include_str!("../../assets/studio.js"))
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/studio.js"),
+    )
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
         ],
         body,
     )

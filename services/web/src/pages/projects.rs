@@ -56,7 +56,12 @@ pub async fn list(
     jar: CookieJar,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
-    let stage = query.stage.as_deref().filter(|s| !s.is_empty()).map(str::parse::<Stage>).transpose()?;
+    let stage = query
+        .stage
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(str::parse::<Stage>)
+        .transpose()?;
     let mut tx = state.db.tenant(user.tenant_id).await?;
     let studio = tenants::current(&mut tx).await?;
     let projects = projects::list(&mut tx, stage).await?;
@@ -77,12 +82,23 @@ pub async fn list(
     context.insert("stages", &stage_options());
     context.insert("filter", &stage.map(Stage::as_str).unwrap_or(""));
     context.insert("plan_status", &studio.plan_status);
-    context.insert("trial_ends", &studio.trial_ends_at.with_timezone(&studio.tz()).format("%-d %B %Y").to_string());
+    context.insert(
+        "trial_ends",
+        &studio
+            .trial_ends_at
+            .with_timezone(&studio.tz())
+            .format("%-d %B %Y")
+            .to_string(),
+    );
     Ok((jar, render(&state, "projects.html", &context)?).into_response())
 }
 
 /// `GET /projects/new`.
-pub async fn new_form(State(state): State<AppState>, user: StudioUser, jar: CookieJar) -> Result<Response, PageError> {
+pub async fn new_form(
+    State(state): State<AppState>,
+    user: StudioUser,
+    jar: CookieJar,
+) -> Result<Response, PageError> {
     let mut tx = state.db.tenant(user.tenant_id).await?;
     let studio = tenants::current(&mut tx).await?;
     tx.commit().await?;
@@ -113,7 +129,12 @@ pub async fn create(
     Form(form): Form<NewProjectForm>,
 ) -> Result<Response, PageError> {
     verify_csrf(&jar, &form.csrf_token)?;
-    let parsed = NewProject::parse(&form.title, &form.client_name, &form.client_email, &form.shoot_date);
+    let parsed = NewProject::parse(
+        &form.title,
+        &form.client_name,
+        &form.client_email,
+        &form.shoot_date,
+    );
     let created = match parsed {
         Ok(new) => ops::create_project(&state, user.tenant_id, new).await,
         Err(e) => Err(e.into()),
@@ -124,7 +145,12 @@ pub async fn create(
             let mut context = base_context(&form.csrf_token, "");
             context.insert("error", &format!("{}: {message}", field.replace('_', " ")));
             context.insert("form", &form);
-            Ok(render_with_status(&state, StatusCode::UNPROCESSABLE_ENTITY, "project_new.html", &context))
+            Ok(render_with_status(
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "project_new.html",
+                &context,
+            ))
         }
         Err(e) => Err(e.into()),
     }
@@ -214,7 +240,10 @@ pub async fn show(
     context.insert("photos", &photos);
     context.insert("favourite_count", &detail.favourites.len());
     context.insert("responses", &responses);
-    context.insert("max_upload", &upload::human_bytes(state.config.max_upload_bytes));
+    context.insert(
+        "max_upload",
+        &upload::human_bytes(state.config.max_upload_bytes),
+    );
     context.insert("notice", &query.notice.as_deref().and_then(notice_text));
     Ok((jar, render(&state, "project.html", &context)?).into_response())
 }
@@ -329,9 +358,20 @@ pub async fn upload_photos(
     let check = |_: &str, value: &str| -> Result<(), ApiError> {
         verify_csrf(&jar, value).map_err(|e| ApiError::Forbidden(e.message))
     };
-    let received = upload::receive_photos(&state, user.tenant_id, id, multipart, Some((CSRF_FIELD, &check))).await;
+    let received = upload::receive_photos(
+        &state,
+        user.tenant_id,
+        id,
+        multipart,
+        Some((CSRF_FIELD, &check)),
+    )
+    .await;
     match (received, wants_json) {
-        (Ok(photos), true) => Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "photos": photos }))).into_response()),
+        (Ok(photos), true) => Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(serde_json::json!({ "photos": photos })),
+        )
+            .into_response()),
         (Ok(_), false) => Ok(back_to(id, "uploaded")),
         (Err(e), true) => Ok(e.into_response()),
         (Err(e), false) => Err(e.into()),

@@ -10,13 +10,17 @@ use serde::Deserialize;
 
 use super::account::CsrfOnly;
 use super::render;
+use crate::AppState;
 use crate::api::parse_id;
 use crate::auth::{StudioUser, csrf_token, verify_csrf};
 use crate::error::PageError;
-use crate::AppState;
 
 /// `GET /settings`.
-pub async fn show(State(state): State<AppState>, user: StudioUser, jar: CookieJar) -> Result<Response, PageError> {
+pub async fn show(
+    State(state): State<AppState>,
+    user: StudioUser,
+    jar: CookieJar,
+) -> Result<Response, PageError> {
     let mut tx = state.db.tenant(user.tenant_id).await?;
     let studio = tenants::current(&mut tx).await?;
     let keys = auth::list_api_keys(&mut tx).await?;

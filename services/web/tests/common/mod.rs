@@ -37,13 +37,20 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     adjust(&mut config);
 
     let state = AppState::connect(config).await.expect("connect app state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("local addr"));
     let router = proofsheet_web::router(state.clone());
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
-    TestApp { base, state, media_dir, db }
+    TestApp {
+        base,
+        state,
+        media_dir,
+        db,
+    }
 }
 
 impl TestApp {
@@ -90,19 +97,35 @@ impl TestApp {
 }
 
 fn count_files(dir: PathBuf) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
     entries
         .flatten()
-        .map(|e| if e.path().is_dir() { count_files(e.path()) } else { 1 })
+        .map(|e| {
+            if e.path().is_dir() {
+                count_files(e.path())
+            } else {
+                1
+            }
+        })
         .sum()
 }
 
 /// A real camera JPEG with EXIF orientation 6, from the demo photos.
 pub fn orientation_6_jpeg() -> Vec<u8> {
-    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/photos/landscape-orientation-6.jpg")).expect("demo photo")
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/demo/photos/landscape-orientation-6.jpg"
+    ))
+    .expect("demo photo")
 }
 
 /// A real camera JPEG with EXIF orientation 8, from the demo photos.
 pub fn orientation_8_jpeg() -> Vec<u8> {
-    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/photos/landscape-orientation-8.jpg")).expect("demo photo")
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/demo/photos/landscape-orientation-8.jpg"
+    ))
+    .expect("demo photo")
 }
