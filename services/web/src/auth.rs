@@ -1,4 +1,4 @@
-//! Who is calling: an API key for `/api/v1`, a session cookie for pages, and
+//! Caller authentication: an API key for `/api/v1`, a session cookie for pages, and
 //! the CSRF check that every page form passes.
 //!
 //! CSRF uses the double-submit pattern: a random token lives in an HttpOnly,

@@ -1,6 +1,6 @@
 //! The two error surfaces of the web service.
 //!
-//! API handlers return [`ApiError`], which answers JSON of the form
+//! API handlers return [`ApiError`], which responds with JSON of the form
 //! `{"error": {"code", "field", "message"}}`. Page handlers return
 //! [`PageError`], which renders a readable page with a link back. Both map a
 //! [`DomainError`] the same way, and both log internal errors once, with
@@ -110,7 +110,7 @@ pub struct PageError {
 }
 
 impl PageError {
-    /// A page error with its own status and words.
+    /// Builds a page error with its own status, title and message.
     pub fn new(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -119,7 +119,7 @@ impl PageError {
         }
     }
 
-    /// The answer to a form whose CSRF token does not match its cookie.
+    /// Builds the error for a form whose CSRF token does not match its cookie.
     pub fn csrf() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

@@ -3,7 +3,7 @@
 //!
 //! Pages and API handlers are thin: they parse input, call [`ops`] (which
 //! calls the domain) and render. Both surfaces share the same operations, so
-//! a rule holds the same way whichever door a request comes through.
+//! a rule applies the same way whichever surface a request comes through.
 
 pub mod api;
 pub mod auth;
@@ -26,7 +26,7 @@ use proofsheet_telemetry::HealthCheck;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-/// What every handler can reach.
+/// Shared state of every handler: configuration, pool, queues, media store and templates.
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
@@ -77,7 +77,7 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
 }
 
-/// The admin listener's health checks: PostgreSQL and Redis.
+/// Builds the admin listener's health checks: PostgreSQL and Redis.
 pub fn health_checks(state: &AppState) -> Vec<HealthCheck> {
     let db = state.db.clone();
     let queues = state.queues.clone();

@@ -1,5 +1,5 @@
 //! Operations shared by the pages and the JSON API. Each one opens a
-//! tenant-scoped transaction, applies a domain rule, commits, and then tells
+//! tenant-scoped transaction, applies a domain rule, commits, and then notifies
 //! the rest of the system (live portal pages, the job queues).
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -64,7 +64,7 @@ impl ProjectDetail {
     }
 }
 
-/// The portal link of a project.
+/// Returns the portal link of a project.
 pub fn portal_url(state: &AppState, project: &Project) -> String {
     state.config.portal_link(project.portal_token.expose())
 }

@@ -26,10 +26,10 @@ use crate::error::ApiError;
 /// Bytes read before sniffing a file's type; every supported signature fits.
 const SNIFF_BYTES: usize = 32;
 
-/// Longest file name kept; longer names are cut.
+/// Maximum length of a kept file name, in characters; longer names are cut.
 const MAX_FILE_NAME_CHARS: usize = 200;
 
-/// Most files in one upload request.
+/// Maximum number of files in one upload request.
 pub const MAX_FILES_PER_UPLOAD: usize = 500;
 
 /// A non-file form field that must arrive before the first file, such as the
@@ -43,9 +43,9 @@ struct Stored {
 }
 
 /// Receives the `file` fields of a multipart body as new photos of `project`
-/// and queues their thumbnails. `before_files` is called for every text field
-/// and must return `Ok` for a field named `required_field` before any file is
-/// accepted (pass `None` when no field is required).
+/// and queues their thumbnails. When `required_field` names a text field and
+/// its check, that field must arrive before the first file and its check must
+/// return `Ok`; pass `None` when no field is required.
 pub async fn receive_photos(
     state: &AppState,
     tenant: TenantId,

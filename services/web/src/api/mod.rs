@@ -17,7 +17,7 @@ use crate::error::ApiError;
 /// Largest JSON body accepted; API bodies are a few hundred bytes.
 const MAX_JSON_BYTES: usize = 64 * 1024;
 
-/// The API routes. Photo uploads get their own body limit: each file is
+/// Builds the API routes. Photo uploads get their own body limit: each file is
 /// checked against `max_upload_bytes` while it streams, and the request as a
 /// whole may carry many files.
 pub fn routes(max_upload_bytes: u64) -> Router<AppState> {

@@ -141,7 +141,7 @@ pub async fn mark_paid(
 }
 
 /// `POST /projects/{id}/photos`: multipart with one or more `file` fields.
-/// Answers 202: thumbnails are made in the background.
+/// Responds 202 because thumbnails are made in the background.
 pub async fn upload_photos(
     State(state): State<AppState>,
     caller: ApiCaller,

@@ -200,7 +200,7 @@ pub struct ForgotForm {
 }
 
 /// `POST /forgot-password`: emails a single-use reset link when the address
-/// has an account, and answers the same either way.
+/// has an account, and responds the same either way.
 pub async fn forgot(
     State(state): State<AppState>,
     jar: CookieJar,

@@ -69,7 +69,7 @@ pub fn render_with_status(
     }
 }
 
-/// The page routes.
+/// Builds the page routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/projects") }))

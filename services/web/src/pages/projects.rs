@@ -340,7 +340,7 @@ pub async fn mark_paid(
 }
 
 /// `POST /projects/{id}/photos`: the form's CSRF field comes before its files,
-/// and is checked before any file is stored. Answers JSON to the page's
+/// and is checked before any file is stored. Responds with JSON to the page's
 /// script (which shows per-file progress) and redirects a plain form post.
 pub async fn upload_photos(
     State(state): State<AppState>,
