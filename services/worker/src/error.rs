@@ -123,7 +123,7 @@ impl From<QueueError> for Error {
     fn from(error: QueueError) -> Self {
         match error {
             QueueError::Connect { url, source } => Error::RedisConnect {
-                url: redact_url_password(&url),
+                url: proofsheet_jobs::redact_password(&url),
                 message: source.to_string(),
             },
             push @ QueueError::Push { .. } => Error::Enqueue(push),
@@ -195,21 +195,6 @@ pub(crate) fn redact_addresses(text: &str) -> String {
     redacted
 }
 
-/// Returns `url` with any password replaced by `***`, or a placeholder when
-/// it does not parse, so a start-up error never prints a credential.
-pub(crate) fn redact_url_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                // Fails only for URLs that cannot have a password at all.
-                let _ = parsed.set_password(Some("***"));
-            }
-            parsed.to_string()
-        }
-        Err(_) => "(unparseable URL)".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,11 +238,11 @@ mod tests {
 
     #[test]
     fn url_password_is_redacted() {
-        let redacted = redact_url_password("redis://:hunter2@127.0.0.1:6379");
+        let redacted = proofsheet_jobs::redact_password("redis://:hunter2@127.0.0.1:6379");
         assert!(!redacted.contains("hunter2"), "{redacted}");
         assert!(redacted.contains("***"), "{redacted}");
         assert_eq!(
-            redact_url_password("postgres://app@127.0.0.1/db"),
+            proofsheet_jobs::redact_password("postgres://app@127.0.0.1/db"),
             "postgres://app@127.0.0.1/db"
         );
     }

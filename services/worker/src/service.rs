@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::context::JobContext;
-use crate::error::{Error, redact_url_password};
+use crate::error::Error;
 use crate::tasks::{self, Retry, RetrySettings};
 use crate::vacuum::VACUUM_SCHEDULE;
 
@@ -132,7 +132,7 @@ pub async fn connect(config: Arc<Config>) -> Result<JobContext, Error> {
     let db = Db::connect(&config.database_url, config.database_max_connections)
         .await
         .map_err(|source| Error::DatabaseConnect {
-            url: redact_url_password(&config.database_url),
+            url: proofsheet_jobs::redact_password(&config.database_url),
             source,
         })?;
     db.check_role().await?;
