@@ -19,12 +19,30 @@ impl Currency {
 
     /// Digits after the decimal point: 2 for EUR, 0 for JPY, 3 for KWD.
     pub fn minor_digits(self) -> u32 {
-        // Funds and metals have no minor unit in the table; they show whole units.
+        // Parsing rejects codes without a minor unit, so the fallback is unused.
         self.0.exponent().map(u32::from).unwrap_or(0)
     }
 
-    fn symbol(self) -> String {
-        self.0.symbol().to_string()
+    /// The prefix of a formatted amount: a symbol people read without doubt
+    /// for the most used currencies, otherwise the code and a space. The ISO
+    /// table's symbols are ambiguous or dated for many codes (`₣` for CHF).
+    fn prefix(self) -> String {
+        let symbol = match self.code() {
+            "EUR" => "€",
+            "USD" => "$",
+            "GBP" => "£",
+            "JPY" => "¥",
+            "INR" => "₹",
+            "KRW" => "₩",
+            "ILS" => "₪",
+            "NGN" => "₦",
+            "UAH" => "₴",
+            "VND" => "₫",
+            "PHP" => "₱",
+            "TRY" => "₺",
+            code => return format!("{code} "),
+        };
+        symbol.to_owned()
     }
 }
 
@@ -34,6 +52,9 @@ impl FromStr for Currency {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let code = s.trim().to_ascii_uppercase();
         iso_currency::Currency::from_code(&code)
+            // Funds, precious metals and test codes (XAU, XXX) have no minor
+            // unit, and nobody invoices a photo shoot in them.
+            .filter(|currency| currency.exponent().is_some())
             .map(Currency)
             .ok_or_else(|| {
                 DomainError::invalid(
@@ -101,34 +122,63 @@ impl Money {
 
     /// Parses an amount typed by a person in major units, such as `1250`,
     /// `1,250.5` or `1250.50`, into minor units without going through floats.
+    /// A comma is accepted only as a thousands separator between groups of
+    /// three digits, so `12,50` (a decimal comma) is rejected rather than
+    /// read as 1250.
     pub fn parse_major(text: &str, currency: Currency) -> Result<Self, DomainError> {
         let digits = currency.minor_digits() as usize;
-        let cleaned: String = text
-            .trim()
-            .chars()
-            .filter(|c| *c != ',' && *c != ' ')
-            .collect();
-        let fail = || {
+        let text = text.trim();
+        let decimals = match digits {
+            0 => "no decimals".to_owned(),
+            1 => "at most 1 decimal".to_owned(),
+            n => format!("at most {n} decimals"),
+        };
+        let example = if digits == 0 {
+            "1250".to_owned()
+        } else {
+            format!("1250.{}", "0".repeat(digits))
+        };
+        let fail = |why: &str| {
             DomainError::invalid(
                 "amount",
                 format!(
-                    "'{}' is not an amount in {}; write it like 1250.00 with at most {digits} decimals",
-                    text.trim(),
+                    "'{text}' is not an amount in {}: {why}; write it like {example} with {decimals}",
                     currency.code()
                 ),
             )
         };
-        let (whole, fraction) = cleaned.split_once('.').unwrap_or((&cleaned, ""));
-        let valid = !whole.is_empty()
-            && whole.chars().all(|c| c.is_ascii_digit())
-            && fraction.chars().all(|c| c.is_ascii_digit())
-            && fraction.len() <= digits
-            && whole.len() <= 16;
-        if !valid {
-            return Err(fail());
+        let (whole, fraction) = match text.split_once('.') {
+            Some((whole, fraction)) => (whole, Some(fraction)),
+            None => (text, None),
+        };
+        let groups: Vec<&str> = whole.split(',').collect();
+        let grouped_well = groups.len() == 1
+            || (!groups[0].is_empty()
+                && groups[0].len() <= 3
+                && groups[1..].iter().all(|g| g.len() == 3));
+        if !grouped_well {
+            return Err(fail(
+                "use a dot for decimals and commas only between groups of three digits",
+            ));
+        }
+        let whole: String = groups.concat();
+        if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) || whole.len() > 16 {
+            return Err(fail("it must be a positive number"));
+        }
+        let fraction = fraction.unwrap_or_default();
+        if text.ends_with('.')
+            || !fraction.chars().all(|c| c.is_ascii_digit())
+            || fraction.len() > digits
+        {
+            return Err(fail("the decimals are not valid"));
         }
         let padded = format!("{fraction:0<digits$}");
-        let minor: i64 = format!("{whole}{padded}").parse().map_err(|_| fail())?;
+        let minor: i64 = format!("{whole}{padded}")
+            .parse()
+            .map_err(|_| fail("it is too large"))?;
+        if minor == 0 {
+            return Err(fail("it must be more than zero"));
+        }
         Self::new(minor, currency)
     }
 
@@ -151,18 +201,12 @@ impl Money {
             grouped.push(ch);
         }
 
-        let symbol = self.currency.symbol();
-        // A multi-letter symbol such as "CHF" reads better with a space.
-        let separator = if symbol.chars().all(|c| c.is_ascii_alphabetic()) {
-            " "
-        } else {
-            ""
-        };
+        let prefix = self.currency.prefix();
         if digits == 0 {
-            format!("{sign}{symbol}{separator}{grouped}")
+            format!("{sign}{prefix}{grouped}")
         } else {
             format!(
-                "{sign}{symbol}{separator}{grouped}.{minor:0width$}",
+                "{sign}{prefix}{grouped}.{minor:0width$}",
                 width = digits as usize
             )
         }
@@ -197,7 +241,19 @@ mod tests {
 
     #[test]
     fn formats_three_digit_currency() {
-        assert!(money(1_500, "KWD").display().ends_with("1.500"));
+        assert_eq!(money(1_500, "KWD").display(), "KWD 1.500");
+    }
+
+    #[test]
+    fn formats_other_currencies_with_code() {
+        assert_eq!(money(8_050, "CHF").display(), "CHF 80.50");
+        assert_eq!(money(123_400, "SEK").display(), "SEK 1,234.00");
+    }
+
+    #[test]
+    fn currencies_without_minor_unit_are_rejected() {
+        assert!("XAU".parse::<Currency>().is_err());
+        assert!("XXX".parse::<Currency>().is_err());
     }
 
     #[test]
@@ -237,6 +293,33 @@ mod tests {
         assert_eq!(parse("-5", eur), None);
         assert_eq!(parse("abc", eur), None);
         assert_eq!(parse("", eur), None);
+        assert_eq!(parse("1,234,567.89", eur), Some(123_456_789));
+        assert_eq!(parse("0", eur), None);
+        assert_eq!(parse("5.", eur), None);
+        assert_eq!(parse("1 000", eur), None);
+    }
+
+    #[test]
+    fn decimal_comma_is_rejected() {
+        let eur: Currency = "EUR".parse().expect("known currency");
+        let err = Money::parse_major("12,50", eur)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("'12,50'"), "{err}");
+        assert!(err.contains("dot for decimals"), "{err}");
+        assert!(Money::parse_major("1,25", eur).is_err());
+        assert!(Money::parse_major(",500", eur).is_err());
+    }
+
+    #[test]
+    fn zero_digit_error_says_no_decimals() {
+        let jpy: Currency = "JPY".parse().expect("known currency");
+        let err = Money::parse_major("50.5", jpy)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("no decimals"), "{err}");
     }
 
     #[test]

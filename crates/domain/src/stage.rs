@@ -65,14 +65,12 @@ impl Stage {
     }
 
     /// Checks a move made by the studio. The studio may move a project to any
-    /// other stage, forwards or back to correct a mistake, except into
-    /// `Approved`: only the client's "Looks great!" approves.
+    /// stage, forwards or back to correct a mistake, except into `Approved`:
+    /// only the client's "Looks great!" approves. Moving to the current stage
+    /// is allowed and changes nothing, so a retried request succeeds.
     pub fn studio_move(self, to: Stage) -> Result<Stage, DomainError> {
         if to == self {
-            return Err(DomainError::Conflict(format!(
-                "the project is already at stage '{}'",
-                to.as_str()
-            )));
+            return Ok(to);
         }
         if to == Stage::Approved {
             return Err(DomainError::invalid(
@@ -172,11 +170,12 @@ mod tests {
     }
 
     #[test]
-    fn studio_move_to_same_stage_conflicts() {
-        assert!(matches!(
-            Stage::Editing.studio_move(Stage::Editing),
-            Err(DomainError::Conflict(_))
-        ));
+    fn studio_move_to_same_stage_is_no_op() {
+        assert_eq!(
+            Stage::Editing.studio_move(Stage::Editing).ok(),
+            Some(Stage::Editing)
+        );
+        assert!(Stage::Approved.studio_move(Stage::Approved).is_ok());
     }
 
     #[test]

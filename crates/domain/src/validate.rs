@@ -61,14 +61,30 @@ pub fn email(field: &'static str, value: &str) -> Result<String, DomainError> {
     Ok(value.to_owned())
 }
 
-/// Parses a calendar date in ISO form, `YYYY-MM-DD`.
+/// Earliest and latest years accepted in a date: wide enough for any shoot
+/// or invoice, narrow enough to catch a mistyped year such as 0202.
+const YEARS: std::ops::RangeInclusive<i32> = 1900..=2199;
+
+/// Parses a calendar date in ISO form, `YYYY-MM-DD`, between the years 1900
+/// and 2199.
 pub fn date(field: &'static str, value: &str) -> Result<NaiveDate, DomainError> {
-    value.trim().parse::<NaiveDate>().map_err(|_| {
+    let date = value.trim().parse::<NaiveDate>().map_err(|_| {
         DomainError::invalid(
             field,
             format!("'{value}' is not a date; use the form YYYY-MM-DD"),
         )
-    })
+    })?;
+    if !YEARS.contains(&chrono::Datelike::year(&date)) {
+        return Err(DomainError::invalid(
+            field,
+            format!(
+                "'{value}' is out of range; use a date between {}-01-01 and {}-12-31",
+                YEARS.start(),
+                YEARS.end()
+            ),
+        ));
+    }
+    Ok(date)
 }
 
 #[cfg(test)]
@@ -101,5 +117,7 @@ mod tests {
         assert!(date("due_date", "2026-12-31").is_ok());
         assert!(date("due_date", "31/12/2026").is_err());
         assert!(date("due_date", "2026-02-30").is_err());
+        assert!(date("due_date", "0001-01-01").is_err());
+        assert!(date("due_date", "+99999-01-01").is_err());
     }
 }

@@ -66,6 +66,8 @@ pub enum QueueError {
         queue: &'static str,
         message: String,
     },
+    #[error("enqueueing the {queue} job timed out after {} s; is Redis reachable?", ENQUEUE_TIMEOUT.as_secs())]
+    Timeout { queue: &'static str },
 }
 
 /// Replaces the password of a URL with `***`, so it can go into messages.
@@ -79,6 +81,11 @@ pub fn redact_password(url: &str) -> String {
         Err(_) => "(unparsable URL)".to_owned(),
     }
 }
+
+/// Longest wait for Redis to accept a job. The connection manager retries a
+/// lost connection on its own for much longer, which would hold a studio's
+/// request open; past this bound the caller gets an error to act on instead.
+pub const ENQUEUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Names of the queues under a namespace.
 pub fn queue_name(namespace: &str, queue: &str) -> String {
@@ -138,7 +145,12 @@ impl Queues {
     /// Queues thumbnail generation for a photo.
     pub async fn enqueue_thumbnails(&self, job: GenerateThumbnails) -> Result<(), QueueError> {
         let mut storage = self.thumbnails.clone();
-        storage.push(job).await.map_err(|e| QueueError::Push {
+        let pushed = tokio::time::timeout(ENQUEUE_TIMEOUT, storage.push(job))
+            .await
+            .map_err(|_| QueueError::Timeout {
+                queue: "thumbnails",
+            })?;
+        pushed.map_err(|e| QueueError::Push {
             queue: "thumbnails",
             message: e.to_string(),
         })
@@ -147,7 +159,10 @@ impl Queues {
     /// Queues an email.
     pub async fn enqueue_email(&self, job: SendEmail) -> Result<(), QueueError> {
         let mut storage = self.emails.clone();
-        storage.push(job).await.map_err(|e| QueueError::Push {
+        let pushed = tokio::time::timeout(ENQUEUE_TIMEOUT, storage.push(job))
+            .await
+            .map_err(|_| QueueError::Timeout { queue: "emails" })?;
+        pushed.map_err(|e| QueueError::Push {
             queue: "emails",
             message: e.to_string(),
         })

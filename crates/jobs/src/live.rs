@@ -21,6 +21,9 @@ pub enum ProjectEvent {
     Responses,
 }
 
+/// Longest wait for Redis to take a live event.
+const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The channel of one project.
 pub fn channel(namespace: &str, project: ProjectId) -> String {
     format!("{namespace}:live:project:{project}")
@@ -42,12 +45,15 @@ pub async fn publish(
             return;
         }
     };
-    let published: Result<i64, _> = redis::cmd("PUBLISH")
-        .arg(channel(namespace, project))
-        .arg(payload)
-        .query_async(&mut connection)
-        .await;
-    if let Err(e) = published {
-        tracing::warn!(project.id = %project, error = %e, "could not publish a live event");
+    let mut command = redis::cmd("PUBLISH");
+    command.arg(channel(namespace, project)).arg(payload);
+    let publish = command.query_async::<i64>(&mut connection);
+    // A live event is a courtesy: never hold the request for it.
+    match tokio::time::timeout(PUBLISH_TIMEOUT, publish).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(project.id = %project, error = %e, "could not publish a live event")
+        }
+        Err(_) => tracing::warn!(project.id = %project, "publishing a live event timed out"),
     }
 }

@@ -29,6 +29,12 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    MethodNotAllowed(&'static str),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -51,6 +57,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -64,6 +73,9 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::TooLarge(_) => "too_large",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::TooManyRequests(_) => "too_many_requests",
+            ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -78,6 +90,16 @@ impl From<DomainError> for ApiError {
             DomainError::Forbidden(message) => ApiError::Forbidden(message),
             DomainError::Database(e) => ApiError::Internal(e.into()),
         }
+    }
+}
+
+impl From<proofsheet_jobs::QueueError> for ApiError {
+    fn from(e: proofsheet_jobs::QueueError) -> Self {
+        tracing::error!(error = %e, "job queue unavailable");
+        ApiError::Unavailable(
+            "the job queue is unavailable right now; nothing was queued, so try again in a moment"
+                .into(),
+        )
     }
 }
 
@@ -136,7 +158,11 @@ impl From<ApiError> for PageError {
             StatusCode::NOT_FOUND => "Not found",
             StatusCode::PAYLOAD_TOO_LARGE => "File too large",
             StatusCode::CONFLICT => "Not possible right now",
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::METHOD_NOT_ALLOWED => {
+                "Not allowed"
+            }
+            StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+            StatusCode::SERVICE_UNAVAILABLE => "Temporarily unavailable",
             StatusCode::INTERNAL_SERVER_ERROR => "Something went wrong",
             _ => "Please check your input",
         };

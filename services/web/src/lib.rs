@@ -11,6 +11,7 @@ pub mod demo;
 pub mod error;
 pub mod ops;
 pub mod pages;
+pub mod throttle;
 pub mod upload;
 
 use std::sync::Arc;

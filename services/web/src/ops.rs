@@ -170,8 +170,7 @@ pub async fn resend_link(
             tenant_id: tenant,
             project_id: project,
         })
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+        .await?;
     tracing::info!(tenant.id = %tenant, project.id = %project, "portal link email queued");
     Ok(())
 }

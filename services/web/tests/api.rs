@@ -531,3 +531,113 @@ async fn non_json_body_is_400() {
         .expect("request");
     assert_eq!(response.status(), 400);
 }
+
+#[tokio::test]
+async fn every_api_error_is_json() {
+    let app = common::spawn().await;
+    let key = app.sign_up("owner@example.com").await;
+    let project = app.create_project(&key).await;
+    let id = project["id"].as_str().expect("id");
+
+    let wrong_method = client()
+        .patch(app.url("/api/v1/projects"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("request");
+    let (status, error) = error_of(wrong_method).await;
+    assert_eq!(status, 405);
+    assert_eq!(error["code"], "method_not_allowed");
+
+    let not_multipart = client()
+        .post(app.url(&format!("/api/v1/projects/{id}/photos")))
+        .bearer_auth(&key)
+        .json(&json!({"file": "x"}))
+        .send()
+        .await
+        .expect("request");
+    let (status, error) = error_of(not_multipart).await;
+    assert_eq!(status, 400);
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("multipart/form-data"))
+    );
+
+    let repeated = client()
+        .get(app.url("/api/v1/projects?stage=booked&stage=editing"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(repeated.status(), 200, "the first stage filter wins");
+
+    let bad_filter = client()
+        .get(app.url("/api/v1/projects?stage=nope"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("request");
+    let (status, error) = error_of(bad_filter).await;
+    assert_eq!(status, 422);
+    assert_eq!(error["field"], "stage");
+
+    let not_json = client()
+        .post(app.url("/api/v1/projects"))
+        .bearer_auth(&key)
+        .header("content-type", "application/jsonfoo")
+        .body("{}")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(not_json.status(), 400);
+
+    let array = client()
+        .post(app.url("/api/v1/projects"))
+        .bearer_auth(&key)
+        .json(&json!([1, 2]))
+        .send()
+        .await
+        .expect("request");
+    let (status, error) = error_of(array).await;
+    assert_eq!(status, 422);
+    assert!(
+        !error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("struct"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn repeated_stage_move_succeeds() {
+    let app = common::spawn().await;
+    let key = app.sign_up("owner@example.com").await;
+    let project = app.create_project(&key).await;
+    let id = project["id"].as_str().expect("id");
+    let url = app.url(&format!("/api/v1/projects/{id}/stage"));
+    for _ in 0..2 {
+        let response = client()
+            .put(&url)
+            .bearer_auth(&key)
+            .json(&json!({"stage": "editing"}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "a retried PUT is not an error");
+    }
+}
+
+#[tokio::test]
+async fn bearer_scheme_is_case_insensitive() {
+    let app = common::spawn().await;
+    let key = app.sign_up("owner@example.com").await;
+    let response = client()
+        .get(app.url("/api/v1/projects"))
+        .header("authorization", format!("bearer {key}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+}

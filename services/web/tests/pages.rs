@@ -311,8 +311,16 @@ async fn page_upload_rejects_non_image() {
         .send()
         .await
         .expect("upload");
-    assert_eq!(response.status(), 422);
-    assert!(response.text().await.expect("body").contains("notes.jpg"));
+    assert_eq!(
+        response.status(),
+        303,
+        "a rejected upload goes back to the project page"
+    );
+    let shown = page(&client, &app.url(&location)).await;
+    assert!(
+        shown.contains("notes.jpg"),
+        "the reason is shown on the project page"
+    );
     assert_eq!(app.media_files(), 0);
 
     let forged = reqwest::multipart::Form::new()
@@ -348,4 +356,85 @@ async fn page_upload_rejects_non_image() {
         .expect("upload");
     assert_eq!(response.status(), 303);
     assert_eq!(app.media_files(), 1);
+}
+
+#[tokio::test]
+async fn decimal_comma_amount_is_rejected_on_page() {
+    let app = common::spawn().await;
+    let client = browser();
+    sign_up(&app, &client, "owner@example.com").await;
+    let token = csrf_of(&page(&client, &app.url("/projects")).await);
+    let created = client
+        .post(app.url("/projects"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("title", "Portraits"),
+            ("client_name", "Ana"),
+            ("client_email", "ana@example.com"),
+            ("shoot_date", "2026-06-20"),
+        ])
+        .send()
+        .await
+        .expect("create");
+    let location = created.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+
+    let saved = client
+        .post(app.url(&format!("{location}/invoices")))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("kind", "deposit"),
+            ("amount", "12,50"),
+            ("currency", "EUR"),
+            ("due_date", "2026-12-31"),
+        ])
+        .send()
+        .await
+        .expect("save invoice");
+    assert_eq!(saved.status(), 303);
+    let shown = page(&client, &app.url(&location)).await;
+    assert!(shown.contains("dot for decimals"), "the reason is shown");
+    assert!(!shown.contains("€1,250.00"), "nothing was saved");
+    let again = page(&client, &app.url(&location)).await;
+    assert!(
+        !again.contains("dot for decimals"),
+        "the message is shown once"
+    );
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_lock_the_account() {
+    let app = common::spawn().await;
+    sign_up(&app, &browser(), "owner@example.com").await;
+
+    let client = browser();
+    let token = csrf_of(&page(&client, &app.url("/login")).await);
+    let attempt = |password: &'static str| {
+        let client = client.clone();
+        let token = token.clone();
+        let url = app.url("/login");
+        async move {
+            client
+                .post(url)
+                .form(&[
+                    ("csrf_token", token.as_str()),
+                    ("email", "owner@example.com"),
+                    ("password", password),
+                ])
+                .send()
+                .await
+                .expect("login")
+                .status()
+        }
+    };
+    for _ in 0..proofsheet_web::throttle::MAX_FAILED_LOGINS {
+        assert_eq!(attempt("not the password").await, 401);
+    }
+    assert_eq!(
+        attempt("a long enough password").await,
+        429,
+        "even the right password waits"
+    );
 }

@@ -126,7 +126,7 @@ impl From<QueueError> for Error {
                 url: proofsheet_jobs::redact_password(&url),
                 message: source.to_string(),
             },
-            push @ QueueError::Push { .. } => Error::Enqueue(push),
+            push @ (QueueError::Push { .. } | QueueError::Timeout { .. }) => Error::Enqueue(push),
         }
     }
 }

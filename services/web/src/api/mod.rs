@@ -44,6 +44,11 @@ pub fn routes(max_upload_bytes: u64) -> Router<AppState> {
         .route("/projects/{id}/resend-link", post(projects::resend_link))
         .route("/projects/{id}/rotate-link", post(projects::rotate_link))
         .fallback(|| async { ApiError::NotFound("API route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::MethodNotAllowed(
+                "this method is not allowed on this route; see the API table in the README",
+            )
+        })
 }
 
 /// A JSON body whose errors name the offending field.
@@ -57,7 +62,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
         if !is_json {
             return Err(ApiError::BadRequest(
                 "the body must be JSON; send 'Content-Type: application/json'".into(),
@@ -93,9 +99,26 @@ fn json_error(e: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     if e.inner().is_syntax() || e.inner().is_eof() {
         return ApiError::BadRequest(format!("the body is not valid JSON: {inner}"));
     }
-    let field = if path == "." { "body".to_owned() } else { path };
+    if path == "." {
+        // serde names our Rust struct here, which means nothing to a caller.
+        return ApiError::invalid(
+            "body",
+            "the body must be a JSON object with the documented fields",
+        );
+    }
     let message = inner.split(" at line ").next().unwrap_or(&inner).to_owned();
-    ApiError::invalid(field, message)
+    ApiError::invalid(path, message)
+}
+
+/// Reads the first value of `name` from a query string, ignoring repeats
+/// and unknown parameters rather than failing on them.
+pub fn query_value(query: Option<&str>, name: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
+    pairs
+        .into_iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
 }
 
 /// Parses an id from the path; a malformed id is simply not found.

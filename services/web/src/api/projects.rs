@@ -1,7 +1,8 @@
 //! Projects, stages, invoices, photos and the portal link.
 
 use axum::Json;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Utc;
@@ -11,26 +12,20 @@ use proofsheet_domain::{InvoiceId, ProjectId, Stage};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiJson, parse_id};
+use super::{ApiJson, parse_id, query_value};
 use crate::auth::ApiCaller;
 use crate::error::ApiError;
 use crate::{AppState, ops, upload};
-
-#[derive(Deserialize)]
-pub struct ListQuery {
-    stage: Option<String>,
-}
 
 /// `GET /projects?stage=…`: the studio's projects, newest first.
 pub async fn list(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Query(query): Query<ListQuery>,
+    RawQuery(query): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
-    let stage = query
-        .stage
-        .as_deref()
+    let stage = query_value(query.as_deref(), "stage")
         .filter(|s| !s.is_empty())
+        .as_deref()
         .map(str::parse::<Stage>)
         .transpose()?;
     let mut tx = state.db.tenant(caller.tenant_id).await?;
@@ -146,9 +141,15 @@ pub async fn upload_photos(
     State(state): State<AppState>,
     caller: ApiCaller,
     Path(id): Path<String>,
-    multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: ProjectId = parse_id(&id, "project")?;
+    let multipart = multipart.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the body must be multipart/form-data with one or more 'file' fields: {}",
+            e.body_text()
+        ))
+    })?;
     let photos = upload::receive_photos(&state, caller.tenant_id, id, multipart, None).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "photos": photos }))))
 }

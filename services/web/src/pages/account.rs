@@ -14,7 +14,8 @@ use serde::Deserialize;
 use super::{render, render_with_status};
 use crate::AppState;
 use crate::auth::{SESSION_COOKIE, StudioUser, csrf_token, session_cookie, verify_csrf};
-use crate::error::PageError;
+use crate::error::{ApiError, PageError};
+use crate::throttle::{Counter, LOGIN_WINDOW, MAX_FAILED_LOGINS, MAX_RESET_EMAILS};
 
 fn form_context(token: &str) -> tera::Context {
     let mut context = tera::Context::new();
@@ -124,6 +125,25 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     verify_csrf(&jar, &form.csrf_token)?;
+    let failures = Counter::failed_logins(&state, &form.email);
+    if failures.count(&state).await >= MAX_FAILED_LOGINS {
+        tracing::warn!("log-in refused after too many failed attempts for one account");
+        let mut context = form_context(&form.csrf_token);
+        context.insert(
+            "error",
+            &format!(
+                "Too many failed log-ins for this account. Wait {} minutes, or reset the password.",
+                LOGIN_WINDOW.as_secs() / 60
+            ),
+        );
+        context.insert("email", &form.email);
+        return Ok(render_with_status(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            "login.html",
+            &context,
+        ));
+    }
     let found = state.db.find_login(&form.email).await?;
     let stored_hash = found
         .as_ref()
@@ -136,6 +156,7 @@ pub async fn login(
             .await
             .unwrap_or(false);
     let Some((tenant, user, _)) = found.filter(|_| valid) else {
+        failures.increment(&state).await;
         let mut context = form_context(&form.csrf_token);
         context.insert(
             "error",
@@ -149,7 +170,7 @@ pub async fn login(
             &context,
         ));
     };
-
+    failures.reset(&state).await;
     let mut tx = state.db.tenant(tenant).await?;
     let session = auth::create_session(&mut tx, user).await?;
     tx.commit().await?;
@@ -207,7 +228,13 @@ pub async fn forgot(
     Form(form): Form<ForgotForm>,
 ) -> Result<Response, PageError> {
     verify_csrf(&jar, &form.csrf_token)?;
-    if let Some((tenant, user, _)) = state.db.find_login(&form.email).await? {
+    let sent = Counter::reset_emails(&state, &form.email);
+    let allowed = sent.count(&state).await < MAX_RESET_EMAILS;
+    if !allowed {
+        tracing::warn!("reset email skipped after too many for one address");
+    }
+    if let Some((tenant, user, _)) = state.db.find_login(&form.email).await?.filter(|_| allowed) {
+        sent.increment(&state).await;
         let mut tx = state.db.tenant(tenant).await?;
         let token = auth::create_password_reset(&mut tx, user).await?;
         tx.commit().await?;
@@ -221,7 +248,7 @@ pub async fn forgot(
             .queues
             .enqueue_email(job)
             .await
-            .map_err(|e| PageError::from(anyhow::Error::new(e)))?;
+            .map_err(|e| PageError::from(ApiError::from(e)))?;
         tracing::info!(tenant.id = %tenant, user.id = %user, "password reset email queued");
     }
     let mut context = tera::Context::new();

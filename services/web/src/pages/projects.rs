@@ -6,6 +6,9 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use proofsheet_domain::db::invoices::InvoiceInput;
 use proofsheet_domain::db::photos::PhotoStatus;
@@ -142,7 +145,10 @@ pub async fn create(
     match created {
         Ok(project) => Ok(Redirect::to(&format!("/projects/{}", project.id)).into_response()),
         Err(ApiError::Invalid { field, message }) => {
-            let mut context = base_context(&form.csrf_token, "");
+            let mut tx = state.db.tenant(user.tenant_id).await?;
+            let studio = tenants::current(&mut tx).await?;
+            tx.commit().await?;
+            let mut context = base_context(&form.csrf_token, &studio.name);
             context.insert("error", &format!("{}: {message}", field.replace('_', " ")));
             context.insert("form", &form);
             Ok(render_with_status(
@@ -229,6 +235,7 @@ pub async fn show(
         })
         .collect();
 
+    let (jar, flash) = take_flash(jar, id);
     let (jar, token) = csrf_token(jar, state.config.cookie_secure);
     let mut context = base_context(&token, &detail.tenant.name);
     context.insert("project", &detail.project);
@@ -245,6 +252,7 @@ pub async fn show(
         &upload::human_bytes(state.config.max_upload_bytes),
     );
     context.insert("notice", &query.notice.as_deref().and_then(notice_text));
+    context.insert("error", &flash);
     Ok((jar, render(&state, "project.html", &context)?).into_response())
 }
 
@@ -266,6 +274,48 @@ fn back_to(id: ProjectId, notice: &str) -> Response {
     Redirect::to(&format!("/projects/{id}?notice={notice}")).into_response()
 }
 
+/// Name of the cookie that carries a rejected action's message back to the
+/// project page for one view.
+const FLASH_COOKIE: &str = "ps_flash";
+
+/// Ends a project action: back to the project page with a notice, or, when
+/// the studio's input was rejected, back with the reason shown at the top of
+/// the page, so the studio keeps its place. Other errors get the error page.
+fn finish(id: ProjectId, jar: CookieJar, outcome: Result<(), PageError>, notice: &str) -> Response {
+    match outcome {
+        Ok(()) => back_to(id, notice),
+        Err(e)
+            if matches!(
+                e.status,
+                StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT
+            ) =>
+        {
+            let message = URL_SAFE_NO_PAD.encode(e.message.as_bytes());
+            let cookie = Cookie::build((FLASH_COOKIE, message))
+                .path(format!("/projects/{id}"))
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .max_age(cookie::time::Duration::minutes(5))
+                .build();
+            (jar.add(cookie), Redirect::to(&format!("/projects/{id}"))).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Takes the flash message set by [`finish`], if any, and removes its cookie.
+fn take_flash(jar: CookieJar, id: ProjectId) -> (CookieJar, Option<String>) {
+    let Some(cookie) = jar.get(FLASH_COOKIE) else {
+        return (jar, None);
+    };
+    let message = URL_SAFE_NO_PAD
+        .decode(cookie.value())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok());
+    let jar = jar.remove(Cookie::build(FLASH_COOKIE).path(format!("/projects/{id}")));
+    (jar, message)
+}
+
 #[derive(Deserialize)]
 pub struct StageForm {
     #[serde(default)]
@@ -284,9 +334,13 @@ pub async fn move_stage(
 ) -> Result<Response, PageError> {
     verify_csrf(&jar, &form.csrf_token)?;
     let id: ProjectId = parse_id(&id, "project")?;
-    let stage: Stage = form.stage.parse()?;
-    ops::move_stage(&state, user.tenant_id, id, stage).await?;
-    Ok(back_to(id, "stage"))
+    let outcome = async {
+        let stage: Stage = form.stage.parse()?;
+        ops::move_stage(&state, user.tenant_id, id, stage).await?;
+        Ok(())
+    }
+    .await;
+    Ok(finish(id, jar, outcome, "stage"))
 }
 
 #[derive(Deserialize)]
@@ -313,15 +367,19 @@ pub async fn save_invoice(
 ) -> Result<Response, PageError> {
     verify_csrf(&jar, &form.csrf_token)?;
     let id: ProjectId = parse_id(&id, "project")?;
-    let currency: Currency = form.currency.parse()?;
-    let amount = Money::parse_major(&form.amount, currency)?;
-    let input = InvoiceInput {
-        kind: form.kind.parse()?,
-        amount,
-        due_date: validate::date("due_date", &form.due_date)?,
-    };
-    ops::save_invoice(&state, user.tenant_id, id, input).await?;
-    Ok(back_to(id, "invoice"))
+    let outcome = async {
+        let currency: Currency = form.currency.parse()?;
+        let amount = Money::parse_major(&form.amount, currency)?;
+        let input = InvoiceInput {
+            kind: form.kind.parse()?,
+            amount,
+            due_date: validate::date("due_date", &form.due_date)?,
+        };
+        ops::save_invoice(&state, user.tenant_id, id, input).await?;
+        Ok(())
+    }
+    .await;
+    Ok(finish(id, jar, outcome, "invoice"))
 }
 
 /// `POST /projects/{id}/invoices/{invoice_id}/paid`.
@@ -335,8 +393,11 @@ pub async fn mark_paid(
     verify_csrf(&jar, &form.csrf_token)?;
     let id: ProjectId = parse_id(&id, "project")?;
     let invoice_id: InvoiceId = parse_id(&invoice_id, "invoice")?;
-    ops::mark_paid(&state, user.tenant_id, id, invoice_id).await?;
-    Ok(back_to(id, "paid"))
+    let outcome = ops::mark_paid(&state, user.tenant_id, id, invoice_id)
+        .await
+        .map(|_| ())
+        .map_err(PageError::from);
+    Ok(finish(id, jar, outcome, "paid"))
 }
 
 /// `POST /projects/{id}/photos`: the form's CSRF field comes before its files,
@@ -374,7 +435,12 @@ pub async fn upload_photos(
             .into_response()),
         (Ok(_), false) => Ok(back_to(id, "uploaded")),
         (Err(e), true) => Ok(e.into_response()),
-        (Err(e), false) => Err(e.into()),
+        (Err(ApiError::Forbidden(message)), false) => Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            message,
+        )),
+        (Err(e), false) => Ok(finish(id, jar.clone(), Err(e.into()), "uploaded")),
     }
 }
 
@@ -388,8 +454,10 @@ pub async fn resend_link(
 ) -> Result<Response, PageError> {
     verify_csrf(&jar, &form.csrf_token)?;
     let id: ProjectId = parse_id(&id, "project")?;
-    ops::resend_link(&state, user.tenant_id, id).await?;
-    Ok(back_to(id, "link-sent"))
+    let outcome = ops::resend_link(&state, user.tenant_id, id)
+        .await
+        .map_err(PageError::from);
+    Ok(finish(id, jar, outcome, "link-sent"))
 }
 
 /// `POST /projects/{id}/rotate-link`.
@@ -402,6 +470,9 @@ pub async fn rotate_link(
 ) -> Result<Response, PageError> {
     verify_csrf(&jar, &form.csrf_token)?;
     let id: ProjectId = parse_id(&id, "project")?;
-    ops::rotate_link(&state, user.tenant_id, id).await?;
-    Ok(back_to(id, "link-rotated"))
+    let outcome = ops::rotate_link(&state, user.tenant_id, id)
+        .await
+        .map(|_| ())
+        .map_err(PageError::from);
+    Ok(finish(id, jar, outcome, "link-rotated"))
 }
