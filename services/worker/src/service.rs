@@ -40,8 +40,8 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// apalis-redis 1.0 defaults).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// Number of times a worker whose queue failed is restarted before the whole
-/// process stops, so that its supervisor restarts it.
+/// Number of times a worker whose queue failed is restarted at once before
+/// all workers stop; [`run`] then starts them again after a pause.
 ///
 /// NOTE: apalis 1.0 treats a job payload that does not decode, such as one
 /// written by a newer producer, as a queue failure. The worker stops, and the
@@ -117,10 +117,49 @@ pub async fn run(
     let settings = WorkerSettings::from_config(&config)?;
     let ctx = connect(Arc::new(config)).await?;
     let admin = start_admin(&ctx).await?;
-    let result = Workers::new(ctx, &settings)?.run_until(shutdown).await;
+
+    let (stop_sender, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        stop_sender.send_replace(true);
+    });
+    let stopped = |mut stop: watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+
+    // Workers that keep failing (Redis away for a while, an undecodable job)
+    // are started again after a growing pause, so an outage does not end the
+    // process: it heals when Redis is back.
+    let mut pause = RESTART_PAUSE_MIN;
+    let result = loop {
+        let outcome = Workers::new(ctx.clone(), &settings)?
+            .run_until(stopped(stop.clone()))
+            .await;
+        match outcome {
+            Err(error) if !*stop.borrow() => {
+                tracing::error!(
+                    error = %error,
+                    pause_s = pause.as_secs(),
+                    "workers stopped after repeated failures; starting them again after a pause"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = stopped(stop.clone()) => break Ok(()),
+                }
+                pause = (pause * 2).min(RESTART_PAUSE_MAX);
+            }
+            other => break other,
+        }
+    };
     admin.abort();
     result
 }
+
+/// First pause before workers that stopped after repeated failures start
+/// again; it doubles up to [`RESTART_PAUSE_MAX`].
+pub const RESTART_PAUSE_MIN: Duration = Duration::from_secs(1);
+/// Longest pause between two starts of the workers.
+pub const RESTART_PAUSE_MAX: Duration = Duration::from_secs(60);
 
 /// Opens every connection a job needs, and checks that the database role is
 /// subject to row-level security.

@@ -419,3 +419,59 @@ async fn job_gives_up_after_last_attempt() {
     stop.finish().await;
     harness.finish().await;
 }
+
+#[tokio::test]
+async fn run_outlives_repeatedly_failing_workers() {
+    let harness = Harness::start().await;
+    let tenant = harness.studio("Lichtblick", "Europe/Berlin").await;
+    let project = harness.project(tenant).await;
+    let photo = harness
+        .upload(tenant, project.id, fixture("recurser-Landscape_8.jpg"))
+        .await;
+
+    // Four undecodable payloads make the thumbnail worker fail more often
+    // than it is restarted at once, so all workers stop.
+    let queue_config = harness.ctx.queues.thumbnails().get_config().clone();
+    let mut foreign = apalis_redis::RedisStorage::<String>::new(harness.ctx.queues.connection())
+        .with_config(queue_config);
+    for _ in 0..4 {
+        apalis::prelude::TaskSink::push(&mut foreign, "not a thumbnail job".to_owned())
+            .await
+            .expect("push a foreign payload");
+    }
+    let mut config = harness.config.clone();
+    config.worker_admin_addr = ([127, 0, 0, 1], free_local_port()).into();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let service = tokio::spawn(proofsheet_worker::run(config, async move {
+        let _ = stopped.await;
+    }));
+
+    // The service starts its workers again, and they take the next job. The
+    // job is queued once the failures are over, because a job fetched in
+    // the same batch as a bad payload waits for the orphan timeout.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let job = GenerateThumbnails {
+        tenant_id: tenant,
+        photo_id: photo,
+    };
+    harness
+        .ctx
+        .queues
+        .enqueue_thumbnails(job)
+        .await
+        .expect("enqueue");
+    eventually(
+        "the photo is ready after the workers start again",
+        || async { harness.photo(tenant, photo).await.status == PhotoStatus::Ready },
+    )
+    .await;
+    assert!(!service.is_finished(), "the service is still running");
+
+    let _ = stop.send(());
+    let result = tokio::time::timeout(common::WAIT, service)
+        .await
+        .expect("the service stops in time")
+        .expect("service task");
+    assert!(result.is_ok(), "{result:?}");
+    harness.finish().await;
+}
