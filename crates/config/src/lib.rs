@@ -13,8 +13,9 @@ use url::Url;
 #[error("invalid configuration: {name}={value:?} is not {expected}")]
 pub struct ConfigError {
     pub name: &'static str,
+    /// The value as given, with any URL password replaced by `***`.
     pub value: String,
-    pub expected: &'static str,
+    pub expected: String,
 }
 
 /// How log lines are written.
@@ -120,6 +121,24 @@ impl Config {
     }
 }
 
+/// Replaces the password of a URL-shaped value with `***`, so an error
+/// message never prints a credential. A value that does not parse as a URL
+/// but contains `@` is cut to what follows it, which cannot hold a password.
+fn redact_password(value: &str) -> String {
+    match Url::parse(value) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        Ok(_) => value.to_owned(),
+        Err(_) if value.contains("://") && value.contains('@') => {
+            let tail = value.rsplit('@').next().unwrap_or_default();
+            format!("***@{tail}")
+        }
+        Err(_) => value.to_owned(),
+    }
+}
+
 struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
 
 impl Vars<'_> {
@@ -127,11 +146,11 @@ impl Vars<'_> {
         (self.0)(name).unwrap_or_else(|| default.to_owned())
     }
 
-    fn error(&self, name: &'static str, value: &str, expected: &'static str) -> ConfigError {
+    fn error(&self, name: &'static str, value: &str, expected: impl Into<String>) -> ConfigError {
         ConfigError {
             name,
-            value: value.to_owned(),
-            expected,
+            value: redact_password(value),
+            expected: expected.into(),
         }
     }
 
@@ -216,16 +235,12 @@ impl Vars<'_> {
 
     fn number<T>(&self, name: &'static str, default: &str, min: T, max: T) -> Result<T, ConfigError>
     where
-        T: std::str::FromStr + PartialOrd,
+        T: std::str::FromStr + PartialOrd + std::fmt::Display,
     {
         let value = self.get(name, default);
         match value.parse::<T>() {
             Ok(n) if n >= min && n <= max => Ok(n),
-            _ => Err(self.error(
-                name,
-                &value,
-                "a whole number within the allowed range (see README)",
-            )),
+            _ => Err(self.error(name, &value, format!("a whole number from {min} to {max}"))),
         }
     }
 
@@ -307,9 +322,26 @@ mod tests {
 
     #[test]
     fn numbers_are_range_checked() {
+        let err = with(&[("THUMBNAIL_CONCURRENCY", "100")])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("from 1 to 64"), "{err}");
         assert!(with(&[("MAX_UPLOAD_BYTES", "10")]).is_err());
         assert!(with(&[("THUMBNAIL_CONCURRENCY", "0")]).is_err());
         assert!(with(&[("THUMBNAIL_CONCURRENCY", "4")]).is_ok());
+    }
+
+    #[test]
+    fn errors_never_print_passwords() {
+        for value in ["smtp://user:s3cretpw@@", "ftp://u:s3cretpw@x"] {
+            let err = with(&[("SMTP_URL", value)])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("SMTP_URL"), "{err}");
+            assert!(!err.contains("s3cretpw"), "{err}");
+        }
     }
 
     #[test]
