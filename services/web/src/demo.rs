@@ -8,9 +8,9 @@ use proofsheet_config::Config;
 use proofsheet_domain::db::invoices::{self, InvoiceInput};
 use proofsheet_domain::db::projects::{self, NewProject};
 use proofsheet_domain::db::{self, photos, tenants};
-use proofsheet_domain::{InvoiceKind, Money, PhotoId, Stage};
+use proofsheet_domain::{InvoiceKind, Money, PhotoId, ProjectId, Stage, TenantId};
 use proofsheet_jobs::GenerateThumbnails;
-use proofsheet_media::{PhotoObject, photo_key};
+use proofsheet_media::{PhotoObject, StoreError, photo_key};
 
 use crate::AppState;
 
@@ -65,6 +65,9 @@ pub async fn seed(config: Config) -> anyhow::Result<()> {
         let mut tx = state.db.tenant(tenant).await?;
         let project = projects::list(&mut tx, None).await?.into_iter().next();
         tx.commit().await?;
+        if let Some(project) = &project {
+            restore_missing_photos(&state, tenant, project.id).await?;
+        }
         print_summary(
             &state,
             project
@@ -135,6 +138,47 @@ pub async fn seed(config: Config) -> anyhow::Result<()> {
         Some(state.config.portal_link(project.portal_token.expose())),
         Some(signed_up.api_key.expose()),
     );
+    Ok(())
+}
+
+/// Puts back the demo photos whose files are gone, after `make clean-data`
+/// or with a new `MEDIA_DIR`, and queues their thumbnails again, so the demo
+/// portal never shows broken images.
+async fn restore_missing_photos(
+    state: &AppState,
+    tenant: TenantId,
+    project: ProjectId,
+) -> anyhow::Result<()> {
+    let mut tx = state.db.tenant(tenant).await?;
+    let stored = photos::for_project(&mut tx, project).await?;
+    tx.commit().await?;
+    let mut restored = 0;
+    for photo in stored {
+        let key = photo_key(tenant, project, photo.id, PhotoObject::Original);
+        match state.media.get(&key).await {
+            Ok(_) => continue,
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let Some((_, bytes)) = DEMO_PHOTOS
+            .iter()
+            .find(|(name, _)| *name == photo.file_name)
+        else {
+            continue;
+        };
+        state.media.put(&key, Bytes::from_static(bytes)).await?;
+        state
+            .queues
+            .enqueue_thumbnails(GenerateThumbnails {
+                tenant_id: tenant,
+                photo_id: photo.id,
+            })
+            .await?;
+        restored += 1;
+    }
+    if restored > 0 {
+        tracing::info!(tenant.id = %tenant, photos = restored, "restored missing demo photos");
+    }
     Ok(())
 }
 
