@@ -3,13 +3,13 @@
 CARGO ?= cargo
 BIN := target/debug
 
-.PHONY: run test build services lint fmt bench clean-data
+.PHONY: run test build services lint fmt clean-data clean-test-keys
 
 ## Start all three services with a demo studio; Ctrl-C stops them.
 run: services build
 	$(BIN)/proofsheet-web migrate
 	$(BIN)/proofsheet-web seed-demo
-	@echo "Starting web (:8080), portal (:8081) and worker. Press Ctrl-C to stop."
+	@echo "Starting web, portal and worker. Press Ctrl-C to stop all three."
 	@bash -c 'pids=(); \
 	  stop() { trap - INT TERM EXIT; kill "$${pids[@]}" 2>/dev/null; wait 2>/dev/null; echo "stopped"; }; \
 	  trap stop INT TERM EXIT; \
@@ -21,7 +21,12 @@ run: services build
 ## Run every test against the real PostgreSQL and Redis.
 test: services
 	$(CARGO) build --workspace --bins
-	$(CARGO) test --workspace --no-fail-fast
+	@status=0; $(CARGO) test --workspace --no-fail-fast || status=$$?; \
+	  $(MAKE) --no-print-directory clean-test-keys; exit $$status
+
+## Delete the Redis keys that tests leave under their own namespaces.
+clean-test-keys:
+	@redis-cli -h 127.0.0.1 -p 6379 --scan --pattern 'proofsheet-test-*' | xargs -r -n 500 redis-cli -h 127.0.0.1 -p 6379 del > /dev/null
 
 build:
 	$(CARGO) build --workspace --bins
