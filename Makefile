@@ -3,7 +3,7 @@
 CARGO ?= cargo
 BIN := target/debug
 
-.PHONY: run test build services lint fmt clean-data clean-test-keys
+.PHONY: run test build services lint fmt bench-thumbnails clean-data clean-test-keys
 
 ## Start all three services with a demo studio; Ctrl-C stops them.
 run: services build
@@ -41,6 +41,17 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## Compare the thumbnail pipeline with libvips' vipsthumbnail (installed if
+## missing). BENCH_PHOTOS_DIR: folder of camera JPEGs; without it the bench
+## generates 24 MP photos.
+bench-thumbnails:
+	@bash crates/media/benches/ensure-tools.sh
+	$(CARGO) bench -p proofsheet-media --bench thumbnails
+
+## Print webhook throughput next to the raw insert rate of the same table.
+bench-webhooks: services
+	$(CARGO) test --release -p proofsheet-web --test stripe_bench -- --ignored --nocapture
 
 ## Remove local media and emails written by `make run`.
 clean-data:

@@ -61,6 +61,47 @@ pub struct Config {
     pub overdue_schedule: String,
     pub thumbnail_concurrency: usize,
     pub log_format: LogFormat,
+    /// Stripe settings; `None` when `STRIPE_SECRET_KEY` is unset, which turns
+    /// every Stripe feature off.
+    pub stripe: Option<StripeConfig>,
+}
+
+/// Stripe API and webhook settings.
+#[derive(Clone, Debug)]
+pub struct StripeConfig {
+    /// Platform secret key, `sk_…` or a restricted `rk_…` key.
+    pub secret_key: Secret,
+    /// Signing secret of the webhook endpoint, `whsec_…`; without it,
+    /// `POST /webhooks/stripe` rejects every request.
+    pub webhook_secret: Option<Secret>,
+    /// Base URL of the Stripe API; tests point it at a local server.
+    pub api_base: Url,
+    /// Price (`price_…`) of the studio plan, for plan subscriptions.
+    pub plan_price: Option<String>,
+    /// Six-field cron expression of the job that heals lost payment webhooks.
+    pub reconcile_schedule: String,
+}
+
+/// A secret value whose `Debug` output is redacted, so it never reaches a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// Returns the secret value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 impl Config {
@@ -111,6 +152,7 @@ impl Config {
                 "json" => LogFormat::Json,
                 other => return Err(vars.error("LOG_FORMAT", other, "'text' or 'json'")),
             },
+            stripe: vars.stripe()?,
         })
     }
 
@@ -142,6 +184,61 @@ fn redact_password(value: &str) -> String {
 struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
 
 impl Vars<'_> {
+    fn stripe(&self) -> Result<Option<StripeConfig>, ConfigError> {
+        let webhook_secret = match (self.0)("STRIPE_WEBHOOK_SECRET") {
+            Some(value) if value.starts_with("whsec_") && value.len() > 6 => {
+                Some(Secret::new(value))
+            }
+            // The value is a secret, so the error does not repeat it.
+            Some(_) => {
+                return Err(self.error(
+                    "STRIPE_WEBHOOK_SECRET",
+                    "(hidden)",
+                    "a webhook signing secret starting with whsec_",
+                ));
+            }
+            None => None,
+        };
+        let Some(secret_key) = (self.0)("STRIPE_SECRET_KEY") else {
+            if webhook_secret.is_some() {
+                return Err(self.error(
+                    "STRIPE_SECRET_KEY",
+                    "",
+                    "set when STRIPE_WEBHOOK_SECRET is set: a secret key starting with sk_ or rk_",
+                ));
+            }
+            return Ok(None);
+        };
+        let valid_key = (secret_key.starts_with("sk_") || secret_key.starts_with("rk_"))
+            && secret_key.len() > 3
+            && !secret_key.contains(char::is_whitespace);
+        if !valid_key {
+            return Err(self.error(
+                "STRIPE_SECRET_KEY",
+                "(hidden)",
+                "a secret key starting with sk_ or rk_",
+            ));
+        }
+        let plan_price = match (self.0)("STRIPE_PLAN_PRICE") {
+            Some(price) if price.starts_with("price_") => Some(price),
+            Some(price) => {
+                return Err(self.error(
+                    "STRIPE_PLAN_PRICE",
+                    &price,
+                    "a price id starting with price_",
+                ));
+            }
+            None => None,
+        };
+        Ok(Some(StripeConfig {
+            secret_key: Secret::new(secret_key),
+            webhook_secret,
+            api_base: self.url("STRIPE_API_BASE", "https://api.stripe.com")?,
+            plan_price,
+            reconcile_schedule: self.cron("STRIPE_RECONCILE_SCHEDULE", "0 */10 * * * *")?,
+        }))
+    }
+
     fn get(&self, name: &str, default: &str) -> String {
         (self.0)(name).unwrap_or_else(|| default.to_owned())
     }
@@ -356,6 +453,50 @@ mod tests {
         assert_eq!(
             config.portal_link("pp_abc"),
             "https://p.example.com/p/pp_abc"
+        );
+    }
+
+    #[test]
+    fn stripe_is_off_without_a_secret_key() {
+        let config = with(&[]).expect("defaults are valid");
+        assert!(config.stripe.is_none());
+    }
+
+    #[test]
+    fn stripe_settings_are_validated() {
+        let config = with(&[
+            ("STRIPE_SECRET_KEY", "sk_test_123"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_abc"),
+            ("STRIPE_API_BASE", "http://127.0.0.1:12111"),
+        ])
+        .expect("valid");
+        let stripe = config.stripe.expect("stripe is on");
+        assert_eq!(stripe.api_base.as_str(), "http://127.0.0.1:12111/");
+        assert_eq!(format!("{:?}", stripe.secret_key), "Secret(***)");
+
+        let err = with(&[("STRIPE_SECRET_KEY", "pk_live_oops")])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("STRIPE_SECRET_KEY"), "{err}");
+        assert!(
+            !err.contains("pk_live_oops"),
+            "the key must not be echoed: {err}"
+        );
+        assert!(
+            with(&[
+                ("STRIPE_SECRET_KEY", "sk_x"),
+                ("STRIPE_WEBHOOK_SECRET", "abc")
+            ])
+            .is_err()
+        );
+        assert!(with(&[("STRIPE_WEBHOOK_SECRET", "whsec_abc")]).is_err());
+        assert!(
+            with(&[
+                ("STRIPE_SECRET_KEY", "sk_x"),
+                ("STRIPE_API_BASE", "api.stripe.com")
+            ])
+            .is_err()
         );
     }
 

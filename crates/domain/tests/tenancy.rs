@@ -1,7 +1,7 @@
 //! Row-level security, checked against the catalogue: every table with a
 //! `tenant_id` column is covered, including tables added after this test.
 
-use proofsheet_domain::db::{self, Db, auth, invoices, photos, projects, tenants};
+use proofsheet_domain::db::{self, Db, auth, invoices, photos, projects, stripe, tenants};
 use proofsheet_domain::response::NewResponse;
 use proofsheet_domain::{PhotoId, Stage, TenantId};
 use proofsheet_testkit::db::TestDb;
@@ -34,9 +34,10 @@ async fn fill(db: &Db, tenant: TenantId) {
         .expect("create project");
     let input = invoices::InvoiceInput::parse("deposit", 50_000, "EUR", "2020-01-01")
         .expect("valid invoice");
-    invoices::upsert(&mut tx, project.id, input)
+    let invoice = invoices::upsert(&mut tx, project.id, input)
         .await
         .expect("invoice");
+    stripe_rows(&mut tx, invoice.id).await;
     let photo = photos::insert(&mut tx, PhotoId::new(), project.id, "a.jpg", 10)
         .await
         .expect("photo");
@@ -62,6 +63,27 @@ async fn fill(db: &Db, tenant: TenantId) {
     tx.commit().await.expect("commit");
     // The overdue job writes notices for the invoice due in 2020.
     db.mark_overdue_invoices().await.expect("overdue run");
+}
+
+/// Gives the invoice a Checkout Session and a Stripe payment.
+async fn stripe_rows(tx: &mut db::TenantTx, invoice: proofsheet_domain::InvoiceId) {
+    let session = stripe::CheckoutSession {
+        session_id: format!("cs_test_{}", uuid::Uuid::new_v4().simple()),
+        url: "https://checkout.stripe.test/session".to_owned(),
+        expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+    };
+    stripe::insert_checkout(tx, invoice, &session)
+        .await
+        .expect("checkout session");
+    let payment_intent = format!("pi_{}", uuid::Uuid::new_v4().simple());
+    let payment = stripe::PaymentReceived {
+        invoice_id: invoice,
+        payment_intent_id: &payment_intent,
+        amount_minor: 100,
+        currency: "eur",
+        paid_at: chrono::Utc::now(),
+    };
+    stripe::record_payment(tx, &payment).await.expect("payment");
 }
 
 fn raw(tx: &mut db::TenantTx) -> &mut PgConnection {

@@ -64,10 +64,14 @@ pub fn validate_key(key: &str) -> Result<(), StoreError> {
 pub enum PhotoObject {
     /// The file as the studio uploaded it.
     Original,
-    /// The JPEG thumbnail for gallery grids, see [`crate::GRID_MAX_SIDE`].
+    /// The JPEG thumbnail for gallery grids, see [`crate::RenditionSize::Grid`].
     Grid,
-    /// The JPEG rendition for the full-screen viewer, see [`crate::LIGHTBOX_MAX_SIDE`].
+    /// The grid thumbnail for high-density screens, see [`crate::RenditionSize::Grid2x`].
+    Grid2x,
+    /// The JPEG rendition for the full-screen viewer, see [`crate::RenditionSize::Lightbox`].
     Lightbox,
+    /// The viewer rendition for high-density screens, see [`crate::RenditionSize::Lightbox2x`].
+    Lightbox2x,
 }
 
 impl PhotoObject {
@@ -76,7 +80,9 @@ impl PhotoObject {
         match self {
             PhotoObject::Original => "original",
             PhotoObject::Grid => "grid.jpg",
+            PhotoObject::Grid2x => "grid-2x.jpg",
             PhotoObject::Lightbox => "lightbox.jpg",
+            PhotoObject::Lightbox2x => "lightbox-2x.jpg",
         }
     }
 }

@@ -9,6 +9,10 @@ pub enum ImageKind {
     Jpeg,
     /// PNG, any bit depth and colour type.
     Png,
+    /// WebP, lossy or lossless.
+    WebP,
+    /// TIFF, as exported by photo editors.
+    Tiff,
 }
 
 impl ImageKind {
@@ -17,6 +21,18 @@ impl ImageKind {
         match self {
             ImageKind::Jpeg => "image/jpeg",
             ImageKind::Png => "image/png",
+            ImageKind::WebP => "image/webp",
+            ImageKind::Tiff => "image/tiff",
+        }
+    }
+
+    /// Returns the format's usual name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageKind::Jpeg => "JPEG",
+            ImageKind::Png => "PNG",
+            ImageKind::WebP => "WebP",
+            ImageKind::Tiff => "TIFF",
         }
     }
 }
@@ -32,6 +48,10 @@ pub fn sniff(bytes: &[u8]) -> Option<ImageKind> {
         Some(ImageKind::Jpeg)
     } else if bytes.starts_with(PNG_SIGNATURE) {
         Some(ImageKind::Png)
+    } else if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        Some(ImageKind::WebP)
+    } else if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
+        Some(ImageKind::Tiff)
     } else {
         None
     }
@@ -41,12 +61,8 @@ pub fn sniff(bytes: &[u8]) -> Option<ImageKind> {
 /// error can tell the studio which format to convert from.
 pub(crate) fn sniff_unsupported(bytes: &[u8]) -> Option<&'static str> {
     let brand = bytes.get(4..12);
-    if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
-        Some("WebP")
-    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+    if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
         Some("GIF")
-    } else if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
-        Some("TIFF")
     } else if brand == Some(b"ftypavif") || brand == Some(b"ftypavis") {
         Some("AVIF")
     } else if matches!(
@@ -64,6 +80,7 @@ pub(crate) fn read_dimensions(bytes: &[u8], kind: ImageKind) -> Result<(u32, u32
     let (width, height) = match kind {
         ImageKind::Jpeg => read_jpeg_dimensions(bytes)?,
         ImageKind::Png => read_png_dimensions(bytes)?,
+        ImageKind::WebP | ImageKind::Tiff => read_dimensions_with_image(bytes, kind)?,
     };
     if width == 0 || height == 0 {
         return Err(ThumbnailError::Corrupt(format!(
@@ -71,6 +88,28 @@ pub(crate) fn read_dimensions(bytes: &[u8], kind: ImageKind) -> Result<(u32, u32
         )));
     }
     Ok((width, height))
+}
+
+/// Reads the size with the `image` crate's decoder for `kind`, which parses
+/// only the header (WebP chunks, TIFF's first image directory) at this point.
+fn read_dimensions_with_image(bytes: &[u8], kind: ImageKind) -> Result<(u32, u32), ThumbnailError> {
+    let format = match kind {
+        ImageKind::WebP => image::ImageFormat::WebP,
+        ImageKind::Tiff => image::ImageFormat::Tiff,
+        ImageKind::Jpeg => image::ImageFormat::Jpeg,
+        ImageKind::Png => image::ImageFormat::Png,
+    };
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    // No size limits here: the caller compares the size with its own limits
+    // and reports the size it read.
+    reader.no_limits();
+    reader.into_dimensions().map_err(|error| match error {
+        image::ImageError::Unsupported(unsupported) => ThumbnailError::Unsupported {
+            format: kind.name(),
+            feature: Some(unsupported.to_string()),
+        },
+        other => ThumbnailError::Corrupt(other.to_string()),
+    })
 }
 
 fn read_png_dimensions(bytes: &[u8]) -> Result<(u32, u32), ThumbnailError> {
@@ -107,6 +146,9 @@ enum JpegMarker {
     /// Start of frame (SOF0 to SOF15 except DHT, JPG and DAC), whose payload
     /// contains the image size.
     StartOfFrame { payload: usize },
+    /// An APP14 segment written by Adobe software, whose transform flag gives
+    /// the storage of four-component data.
+    Adobe,
     /// End of image (EOI).
     EndOfImage,
     /// Any other marker.
@@ -170,6 +212,13 @@ impl<'a> JpegMarkers<'a> {
                 self.skip_entropy_coded_data()?;
                 Ok(JpegMarker::Other)
             }
+            0xEE if self
+                .bytes
+                .get(payload..end)
+                .is_some_and(|p| p.starts_with(b"Adobe")) =>
+            {
+                Ok(JpegMarker::Adobe)
+            }
             0xC4 | 0xC8 | 0xCC => Ok(JpegMarker::Other),
             0xC0..=0xCF => Ok(JpegMarker::StartOfFrame { payload }),
             _ => Ok(JpegMarker::Other),
@@ -218,7 +267,23 @@ fn read_jpeg_dimensions(bytes: &[u8]) -> Result<(u32, u32), ThumbnailError> {
                     "the JPEG has no frame header".to_owned(),
                 ));
             }
-            JpegMarker::Other => {}
+            JpegMarker::Adobe | JpegMarker::Other => {}
+        }
+    }
+}
+
+/// Returns whether the JPEG has an Adobe APP14 segment before its first scan.
+///
+/// Adobe software stores CMYK and YCCK samples inverted (255 means no ink) and
+/// marks such files with this segment; files without it store plain values.
+pub(crate) fn has_adobe_marker(bytes: &[u8]) -> bool {
+    let mut markers = JpegMarkers::new(bytes);
+    loop {
+        match markers.next_marker() {
+            Ok(JpegMarker::Adobe) => return true,
+            // The decoder reads the marker only before the frame, like libjpeg.
+            Ok(JpegMarker::StartOfFrame { .. } | JpegMarker::EndOfImage) | Err(_) => return false,
+            Ok(JpegMarker::Other) => {}
         }
     }
 }
@@ -236,6 +301,174 @@ pub(crate) fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ThumbnailError> {
     let mut markers = JpegMarkers::new(bytes);
     while markers.next_marker()? != JpegMarker::EndOfImage {}
     Ok(())
+}
+
+/// Checks the start of an uploaded file before it is stored, so the studio
+/// learns at once that a file can never become a photo.
+///
+/// `head` is the first bytes of the file (the whole file when `complete`).
+/// Returns the format when the file may be an image, or the error that any
+/// later decode would give for files that are not an image, in an
+/// unsupported format, or larger than [`crate::MAX_PIXELS`] or
+/// [`crate::MAX_SIDE`]. A header that `head` does not yet contain is not an
+/// error: the worker checks the whole file later.
+///
+/// # Errors
+///
+/// [`ThumbnailError::NotAnImage`], [`ThumbnailError::Unsupported`],
+/// [`ThumbnailError::TooLarge`], and, only when `complete`,
+/// [`ThumbnailError::Corrupt`] for a header that does not parse.
+pub fn probe_upload(head: &[u8], complete: bool) -> Result<ImageKind, ThumbnailError> {
+    let Some(kind) = sniff(head) else {
+        return Err(match sniff_unsupported(head) {
+            Some(format) => ThumbnailError::Unsupported {
+                format,
+                feature: None,
+            },
+            None => ThumbnailError::NotAnImage,
+        });
+    };
+    match read_dimensions(head, kind) {
+        Ok((width, height)) => crate::thumbnail::check_size(width, height)?,
+        Err(error) if complete => return Err(error),
+        // The header may continue past `head`.
+        Err(_) => {}
+    }
+    Ok(kind)
+}
+
+/// Checks, chunk by chunk as an upload streams in, that a JPEG is complete:
+/// every segment is whole and the end-of-image marker arrives. It follows
+/// the same marker rules as the check the thumbnail pipeline runs, without
+/// keeping the file in memory.
+#[derive(Debug, Clone)]
+pub struct JpegCompletenessCheck {
+    state: WalkState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WalkState {
+    /// Skipping this many more bytes: the SOI marker or a segment payload,
+    /// followed by scan data when `then_scan` is set.
+    Skip { remaining: u32, then_scan: bool },
+    /// Looking for the next marker; `after_ff` when the last byte was 0xFF.
+    Marker { after_ff: bool },
+    /// Reading a segment's two length bytes.
+    Length { code: u8, high: Option<u8> },
+    /// In entropy-coded data after a start of scan.
+    Scan { after_ff: bool },
+    /// The end-of-image marker has been read.
+    Ended,
+    /// The structure is invalid.
+    Invalid,
+}
+
+impl Default for JpegCompletenessCheck {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl JpegCompletenessCheck {
+    /// Starts a check at the first byte of the file, which must be a JPEG (see [`sniff`]).
+    pub fn new() -> Self {
+        Self {
+            state: WalkState::Skip {
+                remaining: 2,
+                then_scan: false,
+            },
+        }
+    }
+
+    /// Feeds the next bytes of the file. Bytes after the end-of-image marker
+    /// are ignored, because some cameras append data there.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        let mut index = 0;
+        while index < chunk.len() {
+            let byte = chunk[index];
+            self.state = match self.state {
+                WalkState::Ended | WalkState::Invalid => return,
+                WalkState::Skip {
+                    remaining,
+                    then_scan,
+                } => {
+                    let available = u32::try_from(chunk.len() - index).unwrap_or(u32::MAX);
+                    let step = remaining.min(available);
+                    // `step` is at most the rest of the chunk, so it fits in usize.
+                    index += usize::try_from(step).unwrap_or(usize::MAX);
+                    let remaining = remaining - step;
+                    self.state = match (remaining, then_scan) {
+                        (0, true) => WalkState::Scan { after_ff: false },
+                        (0, false) => WalkState::Marker { after_ff: false },
+                        (remaining, then_scan) => WalkState::Skip {
+                            remaining,
+                            then_scan,
+                        },
+                    };
+                    continue;
+                }
+                WalkState::Marker { after_ff: false } => WalkState::Marker {
+                    after_ff: byte == 0xFF,
+                },
+                WalkState::Marker { after_ff: true } | WalkState::Scan { after_ff: true } => {
+                    let in_scan = matches!(self.state, WalkState::Scan { .. });
+                    match byte {
+                        0xFF => self.state,
+                        // A stuffed zero or a restart marker inside scan data.
+                        0x00 | 0xD0..=0xD7 if in_scan => WalkState::Scan { after_ff: false },
+                        _ => Self::after_marker(byte),
+                    }
+                }
+                WalkState::Scan { after_ff: false } => WalkState::Scan {
+                    after_ff: byte == 0xFF,
+                },
+                WalkState::Length { code, high: None } => WalkState::Length {
+                    code,
+                    high: Some(byte),
+                },
+                WalkState::Length {
+                    code,
+                    high: Some(high),
+                } => {
+                    let length = u16::from_be_bytes([high, byte]);
+                    if length < 2 {
+                        WalkState::Invalid
+                    } else {
+                        WalkState::Skip {
+                            remaining: u32::from(length - 2),
+                            then_scan: code == 0xDA,
+                        }
+                    }
+                }
+            };
+            index += 1;
+        }
+    }
+
+    fn after_marker(code: u8) -> WalkState {
+        match code {
+            0xD9 => WalkState::Ended,
+            // Markers without a payload: TEM, RST0 to RST7, SOI, and a stuffed 0x00.
+            0x00 | 0x01 | 0xD0..=0xD8 => WalkState::Marker { after_ff: false },
+            code => WalkState::Length { code, high: None },
+        }
+    }
+
+    /// Returns `Ok` when the end-of-image marker has been read.
+    ///
+    /// # Errors
+    ///
+    /// [`ThumbnailError::Corrupt`] when the file ended first or a segment
+    /// length is invalid.
+    pub fn finish(&self) -> Result<(), ThumbnailError> {
+        match self.state {
+            WalkState::Ended => Ok(()),
+            WalkState::Invalid => Err(ThumbnailError::Corrupt(
+                "a JPEG segment has an invalid length".to_owned(),
+            )),
+            _ => Err(truncated()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -267,6 +500,9 @@ mod tests {
             sniff(b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR"),
             Some(ImageKind::Png)
         );
+        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some(ImageKind::WebP));
+        assert_eq!(sniff(b"II*\0\x08\0\0\0"), Some(ImageKind::Tiff));
+        assert_eq!(sniff(b"MM\0*\0\0\0\x08"), Some(ImageKind::Tiff));
         assert_eq!(sniff(b"%PDF-1.4"), None);
         assert_eq!(sniff(b""), None);
         assert_eq!(sniff(&[0xFF, 0xD8]), None);
@@ -274,12 +510,10 @@ mod tests {
 
     #[test]
     fn sniff_unsupported_names_formats() {
-        assert_eq!(sniff_unsupported(b"RIFF\0\0\0\0WEBPVP8 "), Some("WebP"));
         assert_eq!(
             sniff_unsupported(b"\0\0\0\x18ftypheic\0\0\0\0"),
             Some("HEIC")
         );
-        assert_eq!(sniff_unsupported(b"II*\0\x08\0\0\0"), Some("TIFF"));
         assert_eq!(sniff_unsupported(b"GIF89a"), Some("GIF"));
         assert_eq!(sniff_unsupported(b"%PDF-1.4"), None);
     }
@@ -308,6 +542,66 @@ mod tests {
                 "truncated to {len} bytes: {result:?}"
             );
         }
+    }
+
+    fn streamed_check(bytes: &[u8], chunk_size: usize) -> Result<(), ThumbnailError> {
+        let mut check = JpegCompletenessCheck::new();
+        for chunk in bytes.chunks(chunk_size) {
+            check.feed(chunk);
+        }
+        check.finish()
+    }
+
+    #[test]
+    fn streamed_check_agrees_with_whole_file_check() {
+        let mut with_trailer = jpeg_skeleton(8, 8);
+        with_trailer.extend_from_slice(b"trailing data after EOI");
+        for bytes in [jpeg_skeleton(640, 480), with_trailer] {
+            for chunk_size in [1, 2, 3, 7, 1000] {
+                assert!(
+                    streamed_check(&bytes, chunk_size).is_ok(),
+                    "chunks of {chunk_size}"
+                );
+            }
+        }
+        let bytes = jpeg_skeleton(8, 8);
+        for len in 2..bytes.len() - 1 {
+            for chunk_size in [1, 3, 1000] {
+                let result = streamed_check(&bytes[..len], chunk_size);
+                assert!(
+                    matches!(result, Err(ThumbnailError::Corrupt(_))),
+                    "truncated to {len} bytes in chunks of {chunk_size}: {result:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn probe_upload_rejects_early() {
+        assert_eq!(
+            probe_upload(b"%PDF-1.4", false),
+            Err(ThumbnailError::NotAnImage)
+        );
+        assert!(matches!(
+            probe_upload(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic", false),
+            Err(ThumbnailError::Unsupported { format: "HEIC", .. })
+        ));
+        assert_eq!(
+            probe_upload(&jpeg_skeleton(30_000, 30_000), false),
+            Err(ThumbnailError::TooLarge {
+                width: 30_000,
+                height: 30_000
+            })
+        );
+        assert_eq!(
+            probe_upload(&jpeg_skeleton(640, 480), true),
+            Ok(ImageKind::Jpeg)
+        );
+        // The frame header is not in the first 20 bytes yet.
+        assert_eq!(
+            probe_upload(&jpeg_skeleton(640, 480)[..20], false),
+            Ok(ImageKind::Jpeg)
+        );
     }
 
     #[test]

@@ -2,19 +2,20 @@
 
 use std::io::Cursor;
 
+use fast_image_resize::images::ImageRef;
+use fast_image_resize::{self as fir, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::codecs::jpeg::JpegEncoder;
-use image::imageops::FilterType;
 use image::metadata::Orientation;
 use image::{
     DynamicImage, GrayImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, RgbImage,
 };
 
-use crate::probe::{ImageKind, check_jpeg_complete, read_dimensions, sniff, sniff_unsupported};
+use crate::colour::{cmyk_to_rgb, convert_to_srgb};
+use crate::probe::{
+    ImageKind, check_jpeg_complete, has_adobe_marker, read_dimensions, sniff, sniff_unsupported,
+};
+use crate::sizes::{LIGHTBOX_MAX_SIDE, RenditionSize, fit_within};
 
-/// Maximum length in pixels of the longest side of the grid thumbnail.
-pub const GRID_MAX_SIDE: u32 = 480;
-/// Maximum length in pixels of the longest side of the lightbox rendition.
-pub const LIGHTBOX_MAX_SIDE: u32 = 1600;
 /// Maximum number of pixels in an accepted image (100 megapixels).
 pub const MAX_PIXELS: u64 = 100_000_000;
 /// Maximum width and maximum height in pixels of an accepted image.
@@ -46,10 +47,26 @@ pub struct Thumbnails {
     pub width: u32,
     /// Height in pixels of the full image after its EXIF orientation is applied.
     pub height: u32,
-    /// Gallery thumbnail whose longest side is at most [`GRID_MAX_SIDE`].
+    /// Gallery thumbnail, [`RenditionSize::Grid`].
     pub grid: Rendition,
-    /// Full-screen rendition whose longest side is at most [`LIGHTBOX_MAX_SIDE`].
+    /// Gallery thumbnail for high-density screens, [`RenditionSize::Grid2x`].
+    pub grid_2x: Rendition,
+    /// Full-screen rendition, [`RenditionSize::Lightbox`].
     pub lightbox: Rendition,
+    /// Full-screen rendition for high-density screens, [`RenditionSize::Lightbox2x`].
+    pub lightbox_2x: Rendition,
+}
+
+impl Thumbnails {
+    /// Returns each rendition with its size, in the order of [`RenditionSize::ALL`].
+    pub fn renditions(&self) -> [(RenditionSize, &Rendition); 4] {
+        [
+            (RenditionSize::Lightbox2x, &self.lightbox_2x),
+            (RenditionSize::Lightbox, &self.lightbox),
+            (RenditionSize::Grid2x, &self.grid_2x),
+            (RenditionSize::Grid, &self.grid),
+        ]
+    }
 }
 
 /// Reasons why no thumbnails can be made from an uploaded file. The messages
@@ -57,10 +74,12 @@ pub struct Thumbnails {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ThumbnailError {
     /// The content is not a recognised image format, whatever its file name.
-    #[error("This file is not a JPEG or PNG image. Export it as JPEG and upload it again.")]
+    #[error(
+        "This file is not a JPEG, PNG, WebP or TIFF image. Export it as JPEG and upload it again."
+    )]
     NotAnImage,
 
-    /// An image format, or a feature of a JPEG or PNG, that cannot be decoded.
+    /// An image format, or a feature of a supported format, that cannot be decoded.
     #[error("{}", unsupported_message(format, feature.as_deref()))]
     Unsupported {
         /// Name of the format, such as "HEIC" or "JPEG".
@@ -121,25 +140,62 @@ impl ThumbnailError {
     }
 }
 
-/// Makes the grid and lightbox renditions of an uploaded JPEG or PNG.
+/// Makes every rendition in [`RenditionSize::ALL`] of an uploaded JPEG, PNG,
+/// WebP or TIFF image.
 ///
 /// The format is detected from the content. The size is read from the header
 /// and checked against [`MAX_PIXELS`] and [`MAX_SIDE`] before any pixels are
 /// decoded, and a JPEG must be complete up to its end-of-image marker. The
 /// EXIF orientation is applied, so the renditions are upright and carry no
-/// orientation tag. Greyscale images give greyscale JPEGs, 16-bit images are
-/// reduced to 8 bits, and transparent areas become white. Each rendition fits
-/// its longest side to its limit, is never upscaled, and rounds the other side
-/// to the nearest pixel, at least 1.
+/// orientation tag. Colours are converted to sRGB from an embedded ICC
+/// profile or from CMYK. Greyscale images give greyscale JPEGs, 16-bit images
+/// are reduced to 8 bits, and transparent areas become white. Each rendition
+/// fits its longest side to its limit, is never upscaled, and rounds the
+/// other side to the nearest pixel, at least 1.
 ///
-/// This is CPU-bound, so async callers should run it on a blocking thread. A
-/// 24 MP JPEG took 2.4 s in the dev profile on one core of a shared 2-core
-/// machine, most of it in the Lanczos3 resize.
+/// This is CPU-bound, so async callers should run it on a blocking thread.
 ///
 /// # Errors
 ///
 /// See [`ThumbnailError`]. Every error is permanent.
 pub fn make_thumbnails(bytes: &[u8]) -> Result<Thumbnails, ThumbnailError> {
+    let sides = RenditionSize::ALL.map(RenditionSize::max_side);
+    let (width, height, renditions) = render(bytes, &sides)?;
+    let mut renditions = renditions.into_iter();
+    let mut next = || {
+        renditions
+            .next()
+            .ok_or_else(|| ThumbnailError::Encode("a rendition is missing".to_owned()))
+    };
+    // `render` returns the renditions in the order of `RenditionSize::ALL`.
+    Ok(Thumbnails {
+        width,
+        height,
+        lightbox_2x: next()?,
+        lightbox: next()?,
+        grid_2x: next()?,
+        grid: next()?,
+    })
+}
+
+/// Makes one rendition whose longest side is at most `max_side`, through the
+/// same steps as [`make_thumbnails`], and returns it with the oriented size of
+/// the full image. Benchmarks use it to compare with other thumbnailers.
+///
+/// # Errors
+///
+/// See [`ThumbnailError`].
+pub fn make_rendition(bytes: &[u8], max_side: u32) -> Result<Rendition, ThumbnailError> {
+    let (_, _, renditions) = render(bytes, &[max_side])?;
+    renditions
+        .into_iter()
+        .next()
+        .ok_or_else(|| ThumbnailError::Encode("the rendition is missing".to_owned()))
+}
+
+/// Makes one rendition per entry of `max_sides`, which must be in descending
+/// order, and returns them in that order with the oriented image size.
+fn render(bytes: &[u8], max_sides: &[u32]) -> Result<(u32, u32, Vec<Rendition>), ThumbnailError> {
     let Some(kind) = sniff(bytes) else {
         return Err(match sniff_unsupported(bytes) {
             Some(format) => ThumbnailError::Unsupported {
@@ -156,8 +212,12 @@ pub fn make_thumbnails(bytes: &[u8]) -> Result<Thumbnails, ThumbnailError> {
         check_jpeg_complete(bytes)?;
     }
 
-    let (image, orientation) = decode(bytes, kind, stored_width, stored_height)?;
-    let image = flatten_to_8_bit(image);
+    let largest = max_sides.first().copied().unwrap_or(LIGHTBOX_MAX_SIDE);
+    // Fitting the longest side gives the same size whichever way the image
+    // is turned, so the stored size sets how far the decoder may scale down.
+    let minimum = fit_within(stored_width, stored_height, largest);
+    let source = decode(bytes, kind, (stored_width, stored_height), minimum)?;
+    let orientation = source.orientation;
 
     let (width, height) = if swaps_axes(orientation) {
         (stored_height, stored_width)
@@ -165,32 +225,39 @@ pub fn make_thumbnails(bytes: &[u8]) -> Result<Thumbnails, ThumbnailError> {
         (stored_width, stored_height)
     };
 
-    let lightbox_size = fit_within(width, height, LIGHTBOX_MAX_SIDE);
-    // Resizing before orienting is cheaper, because the orientation then
-    // transforms only the small image. It needs the size in stored axes.
-    let lightbox_stored_size = if swaps_axes(orientation) {
-        (lightbox_size.1, lightbox_size.0)
-    } else {
-        lightbox_size
-    };
-    let mut lightbox = resize(&image, lightbox_stored_size);
-    drop(image);
-    lightbox.apply_orientation(orientation);
-
-    // The lightbox is at least as large as the grid, so downscaling it looks the
-    // same as downscaling the full image, at a fraction of the cost.
-    let grid_size = fit_within(width, height, GRID_MAX_SIDE);
-    let grid = resize(&lightbox, grid_size);
-
-    Ok(Thumbnails {
-        width,
-        height,
-        grid: encode_rendition(&grid)?,
-        lightbox: encode_rendition(&lightbox)?,
-    })
+    let mut renditions = Vec::with_capacity(max_sides.len());
+    let mut previous: Option<DynamicImage> = None;
+    for &max_side in max_sides {
+        let size = fit_within(width, height, max_side);
+        let image = match &previous {
+            // Each smaller rendition is resized from the previous one, which
+            // is at least as large, so it looks the same at a fraction of the cost.
+            Some(larger) => resize(larger, size)?,
+            None => {
+                // Resizing before orienting is cheaper, because the orientation
+                // then transforms only the small image. It needs the size in stored axes.
+                let stored_size = if swaps_axes(orientation) {
+                    (size.1, size.0)
+                } else {
+                    size
+                };
+                let mut image = resize(&source.image, stored_size)?;
+                // Colour conversion after the resize touches fewer pixels; the
+                // resize filter is linear, so the order changes little.
+                if let Some(icc) = &source.icc {
+                    convert_to_srgb(&mut image, icc);
+                }
+                image.apply_orientation(orientation);
+                image
+            }
+        };
+        renditions.push(encode_rendition(&image)?);
+        previous = Some(image);
+    }
+    Ok((width, height, renditions))
 }
 
-fn check_size(width: u32, height: u32) -> Result<(), ThumbnailError> {
+pub(crate) fn check_size(width: u32, height: u32) -> Result<(), ThumbnailError> {
     let pixels = u64::from(width) * u64::from(height);
     if width > MAX_SIDE || height > MAX_SIDE || pixels > MAX_PIXELS {
         return Err(ThumbnailError::TooLarge { width, height });
@@ -207,18 +274,127 @@ fn decode_limits() -> Limits {
     limits
 }
 
-/// Decodes the pixels as stored and reads the EXIF orientation.
+/// Pixels decoded at a size at least as large as the largest rendition.
+struct Source {
+    /// 8-bit RGB or 8-bit greyscale pixels in stored orientation, without alpha.
+    image: DynamicImage,
+    /// The EXIF orientation, or `NoTransforms` when there is none.
+    orientation: Orientation,
+    /// The embedded ICC profile of RGB pixels that are not sRGB yet.
+    icc: Option<Vec<u8>>,
+}
+
+/// Decodes the pixels as stored, at a reduced scale when the format allows
+/// it and `minimum` is much smaller than the stored `size`.
 fn decode(
     bytes: &[u8],
     kind: ImageKind,
-    width: u32,
-    height: u32,
-) -> Result<(DynamicImage, Orientation), ThumbnailError> {
-    let (format, format_name) = match kind {
-        ImageKind::Jpeg => (ImageFormat::Jpeg, "JPEG"),
-        ImageKind::Png => (ImageFormat::Png, "PNG"),
+    size: (u32, u32),
+    minimum: (u32, u32),
+) -> Result<Source, ThumbnailError> {
+    match kind {
+        ImageKind::Jpeg => decode_jpeg(bytes, size, minimum),
+        ImageKind::Png | ImageKind::WebP | ImageKind::Tiff => decode_with_image(bytes, kind, size),
+    }
+}
+
+/// Decodes a JPEG with `jpeg-decoder`, whose IDCT can scale by 1/2, 1/4 or
+/// 1/8 in the DCT domain. A 24 MP photo bound for a 2048 px rendition is
+/// decoded straight to 6 MP, which saves most of the IDCT, colour conversion
+/// and resizing work.
+fn decode_jpeg(
+    bytes: &[u8],
+    (width, height): (u32, u32),
+    (min_width, min_height): (u32, u32),
+) -> Result<Source, ThumbnailError> {
+    let mut decoder = jpeg_decoder::Decoder::new(bytes);
+    decoder.set_max_decoding_buffer_size(usize::try_from(MAX_DECODE_ALLOC).unwrap_or(usize::MAX));
+    // `check_size` keeps both sides under 20,000, so they fit in a u16.
+    let requested = |side: u32| u16::try_from(side.max(1)).unwrap_or(u16::MAX);
+    decoder
+        .scale(requested(min_width), requested(min_height))
+        .map_err(map_jpeg_error)?;
+    let mut pixels = decoder.decode().map_err(map_jpeg_error)?;
+    let Some(info) = decoder.info() else {
+        return Err(ThumbnailError::Corrupt(
+            "the JPEG decoder returned no frame information".to_owned(),
+        ));
     };
-    let to_error = |error| map_decode_error(error, format_name, width, height);
+    let (decoded_width, decoded_height) = (u32::from(info.width), u32::from(info.height));
+    if decoded_width > width || decoded_height > height {
+        return Err(ThumbnailError::Corrupt(format!(
+            "the decoder returned {decoded_width} x {decoded_height} pixels \
+             but the header gives {width} x {height}"
+        )));
+    }
+
+    let orientation = decoder
+        .exif_data()
+        .and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms);
+    let mut icc = decoder.icc_profile();
+
+    let wrong_length = || {
+        ThumbnailError::Corrupt("the decoder returned fewer pixels than the frame size".to_owned())
+    };
+    let image = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => DynamicImage::ImageLuma8(
+            GrayImage::from_raw(decoded_width, decoded_height, pixels).ok_or_else(wrong_length)?,
+        ),
+        jpeg_decoder::PixelFormat::RGB24 => DynamicImage::ImageRgb8(
+            RgbImage::from_raw(decoded_width, decoded_height, pixels).ok_or_else(wrong_length)?,
+        ),
+        jpeg_decoder::PixelFormat::CMYK32 => {
+            let expected = u64::from(decoded_width) * u64::from(decoded_height) * 4;
+            if u64::try_from(pixels.len()).unwrap_or(u64::MAX) != expected {
+                return Err(wrong_length());
+            }
+            let profile = icc.take();
+            DynamicImage::ImageRgb8(cmyk_to_rgb(
+                &mut pixels,
+                decoded_width,
+                decoded_height,
+                has_adobe_marker(bytes),
+                profile.as_deref(),
+            ))
+        }
+        jpeg_decoder::PixelFormat::L16 => {
+            return Err(ThumbnailError::Unsupported {
+                format: "JPEG",
+                feature: Some("16-bit lossless JPEG".to_owned()),
+            });
+        }
+    };
+    Ok(Source {
+        image,
+        orientation,
+        icc,
+    })
+}
+
+fn map_jpeg_error(error: jpeg_decoder::Error) -> ThumbnailError {
+    match error {
+        jpeg_decoder::Error::Unsupported(feature) => ThumbnailError::Unsupported {
+            format: "JPEG",
+            feature: Some(format!("{feature:?}")),
+        },
+        other => ThumbnailError::Corrupt(other.to_string()),
+    }
+}
+
+/// Decodes a PNG, WebP or TIFF with the `image` crate, within [`decode_limits`].
+fn decode_with_image(
+    bytes: &[u8],
+    kind: ImageKind,
+    (width, height): (u32, u32),
+) -> Result<Source, ThumbnailError> {
+    let format = match kind {
+        ImageKind::Jpeg => ImageFormat::Jpeg,
+        ImageKind::Png => ImageFormat::Png,
+        ImageKind::WebP => ImageFormat::WebP,
+        ImageKind::Tiff => ImageFormat::Tiff,
+    };
+    let to_error = |error| map_decode_error(error, kind.name(), width, height);
 
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     reader.limits(decode_limits());
@@ -239,8 +415,15 @@ fn decode(
         .map_err(to_error)?;
 
     let orientation = decoder.orientation().map_err(to_error)?;
+    let icc = decoder.icc_profile().map_err(to_error)?;
     let image = DynamicImage::from_decoder(decoder).map_err(to_error)?;
-    Ok((image, orientation))
+    // Alpha is flattened at full size, before resizing, so the resize filter
+    // never mixes the colour of invisible pixels into visible edges.
+    Ok(Source {
+        image: flatten_to_8_bit(image),
+        orientation,
+        icc,
+    })
 }
 
 fn map_decode_error(
@@ -315,29 +498,50 @@ fn swaps_axes(orientation: Orientation) -> bool {
     }
 }
 
-/// Returns the size that fits the longest side to `max_side`, keeping the aspect
-/// ratio, rounding the shorter side to the nearest pixel (at least 1) and never
-/// upscaling.
-pub(crate) fn fit_within(width: u32, height: u32, max_side: u32) -> (u32, u32) {
-    let longest = width.max(height);
-    if longest <= max_side {
-        return (width, height);
-    }
-    let scale = |side: u32| -> u32 {
-        // Integer arithmetic rounds half up: side * max_side / longest + 0.5.
-        let scaled = (u64::from(side) * u64::from(max_side) * 2 + u64::from(longest))
-            / (u64::from(longest) * 2);
-        // The result is at most `max_side`, so it fits in a u32.
-        u32::try_from(scaled).unwrap_or(max_side).max(1)
-    };
-    (scale(width), scale(height))
-}
-
-fn resize(image: &DynamicImage, (width, height): (u32, u32)) -> DynamicImage {
+/// Resizes 8-bit RGB or greyscale pixels with a Lanczos3 filter, using the
+/// SIMD code paths of `fast_image_resize` (SSE4.1, AVX2 or NEON).
+fn resize(
+    image: &DynamicImage,
+    (width, height): (u32, u32),
+) -> Result<DynamicImage, ThumbnailError> {
     if image.width() == width && image.height() == height {
-        return image.clone();
+        return Ok(image.clone());
     }
-    image.resize_exact(width, height, FilterType::Lanczos3)
+    let pixel_type = match image {
+        DynamicImage::ImageLuma8(_) => PixelType::U8,
+        _ => PixelType::U8x3,
+    };
+    let converted;
+    let source = match image {
+        DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) => image,
+        // The decoders above produce only these two, but stay correct for others.
+        other => {
+            converted = DynamicImage::ImageRgb8(other.to_rgb8());
+            &converted
+        }
+    };
+
+    let resize_error = |error: &dyn std::fmt::Display| ThumbnailError::Encode(error.to_string());
+    let source_view = ImageRef::new(
+        source.width(),
+        source.height(),
+        source.as_bytes(),
+        pixel_type,
+    )
+    .map_err(|e| resize_error(&e))?;
+    let mut target = fir::images::Image::new(width, height, pixel_type);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    Resizer::new()
+        .resize(&source_view, &mut target, &options)
+        .map_err(|e| resize_error(&e))?;
+
+    let buffer = target.into_vec();
+    let resized = match pixel_type {
+        PixelType::U8 => GrayImage::from_raw(width, height, buffer).map(DynamicImage::ImageLuma8),
+        _ => RgbImage::from_raw(width, height, buffer).map(DynamicImage::ImageRgb8),
+    };
+    resized
+        .ok_or_else(|| ThumbnailError::Encode("the resized buffer has the wrong size".to_owned()))
 }
 
 fn encode_rendition(image: &DynamicImage) -> Result<Rendition, ThumbnailError> {
@@ -357,6 +561,15 @@ fn encode_rendition(image: &DynamicImage) -> Result<Rendition, ThumbnailError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resize_keeps_greyscale() {
+        let grey = DynamicImage::ImageLuma8(GrayImage::from_pixel(100, 50, image::Luma([77])));
+        let resized = resize(&grey, (10, 5)).expect("resize");
+        assert_eq!(resized.color(), image::ColorType::L8);
+        assert_eq!((resized.width(), resized.height()), (10, 5));
+        assert!(resized.as_bytes().iter().all(|&v| v.abs_diff(77) <= 1));
+    }
 
     #[test]
     fn fit_within_scales_longest_side() {

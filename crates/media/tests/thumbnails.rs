@@ -8,7 +8,8 @@ use image::codecs::jpeg::JpegEncoder;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader, Rgb, RgbImage};
 use proofsheet_media::{
-    GRID_MAX_SIDE, ImageKind, LIGHTBOX_MAX_SIDE, ThumbnailError, Thumbnails, make_thumbnails, sniff,
+    GRID_MAX_SIDE, ImageKind, LIGHTBOX_MAX_SIDE, RenditionSize, ThumbnailError, Thumbnails,
+    make_rendition, make_thumbnails, sniff,
 };
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -65,18 +66,14 @@ fn orientation_6_and_8_give_landscape() {
         );
         assert_eq!(
             (thumbnails.lightbox.width, thumbnails.lightbox.height),
-            (1600, 1067),
+            (1024, 683),
             "{name}"
         );
 
         let grid = decode_jpeg(&thumbnails.grid.jpeg);
         assert_eq!((grid.width(), grid.height()), (480, 320), "{name}");
         let lightbox = decode_jpeg(&thumbnails.lightbox.jpeg);
-        assert_eq!(
-            (lightbox.width(), lightbox.height()),
-            (1600, 1067),
-            "{name}"
-        );
+        assert_eq!((lightbox.width(), lightbox.height()), (1024, 683), "{name}");
 
         assert_no_orientation_tag(&thumbnails.grid.jpeg);
         assert_no_orientation_tag(&thumbnails.lightbox.jpeg);
@@ -352,7 +349,7 @@ fn pdf_is_not_an_image() {
     assert!(error.is_permanent());
     assert_eq!(
         error.to_string(),
-        "This file is not a JPEG or PNG image. Export it as JPEG and upload it again."
+        "This file is not a JPEG, PNG, WebP or TIFF image. Export it as JPEG and upload it again."
     );
 }
 
@@ -447,4 +444,308 @@ fn error_messages_say_what_to_do() {
         "{corrupt}"
     );
     assert!(corrupt.contains("the file ends early"), "{corrupt}");
+}
+
+#[test]
+fn every_rendition_has_its_size() {
+    let thumbnails = thumbnails_of("recurser-Landscape_6.jpg");
+    for (size, rendition) in thumbnails.renditions() {
+        let expected = size.fit(1800, 1200);
+        assert_eq!((rendition.width, rendition.height), expected, "{size:?}");
+        let decoded = decode_jpeg(&rendition.jpeg);
+        assert_eq!((decoded.width(), decoded.height()), expected, "{size:?}");
+        assert_no_orientation_tag(&rendition.jpeg);
+    }
+    assert_eq!(
+        (thumbnails.lightbox_2x.width, thumbnails.lightbox_2x.height),
+        (1800, 1200),
+        "no upscaling beyond the original"
+    );
+    assert_eq!(
+        (thumbnails.grid_2x.width, thumbnails.grid_2x.height),
+        (960, 640)
+    );
+}
+
+/// Mean of each channel over the 9 x 9 pixels centred on (x, y).
+fn patch_mean(image: &RgbImage, x: u32, y: u32) -> [f64; 3] {
+    let mut sum = [0.0; 3];
+    for py in y - 4..=y + 4 {
+        for px in x - 4..=x + 4 {
+            for (total, value) in sum.iter_mut().zip(image.get_pixel(px, py).0) {
+                *total += f64::from(value);
+            }
+        }
+    }
+    sum.map(|total| total / 81.0)
+}
+
+fn assert_close(actual: [f64; 3], expected: [u8; 3], tolerance: f64, what: &str) {
+    for (channel, (a, e)) in actual.iter().zip(expected).enumerate() {
+        assert!(
+            (a - f64::from(e)).abs() <= tolerance,
+            "{what}: channel {channel} is {a:.1}, reference {e} (tolerance {tolerance}); pixel {actual:?}"
+        );
+    }
+}
+
+/// Centres of the four 32 x 32 patches of the `*-patches.jpg` fixtures.
+const PATCH_CENTRES: [(u32, u32); 4] = [(16, 16), (48, 16), (16, 48), (48, 48)];
+
+#[test]
+fn adobe_rgb_is_converted_to_srgb() {
+    // Reference: the fixture decoded by Pillow 13 and converted with LittleCMS 2
+    // (ImageCms.profileToProfile, relative colorimetric intent). The stored
+    // Adobe RGB values are (220, 60, 40), (60, 180, 90), (50, 90, 200) and grey 128.
+    let reference = [[255, 57, 34], [0, 181, 83], [0, 90, 205], [129, 129, 129]];
+    let output = decode_jpeg(&thumbnails_of("adobe-rgb-patches.jpg").lightbox.jpeg).to_rgb8();
+    for ((x, y), expected) in PATCH_CENTRES.into_iter().zip(reference) {
+        assert_close(
+            patch_mean(&output, x, y),
+            expected,
+            4.0,
+            &format!("patch at ({x}, {y})"),
+        );
+    }
+}
+
+#[test]
+fn display_p3_is_converted_to_srgb() {
+    // Reference as for Adobe RGB, with Apple's Display P3 profile taken from
+    // an iPhone HEIC file.
+    let reference = [[241, 35, 17], [0, 183, 78], [34, 91, 208], [128, 128, 128]];
+    let output = decode_jpeg(&thumbnails_of("display-p3-patches.jpg").lightbox.jpeg).to_rgb8();
+    for ((x, y), expected) in PATCH_CENTRES.into_iter().zip(reference) {
+        assert_close(
+            patch_mean(&output, x, y),
+            expected,
+            4.0,
+            &format!("patch at ({x}, {y})"),
+        );
+    }
+}
+
+/// Mean colour of each cell of a 6 x 6 grid over the image, row by row.
+fn cell_means(image: &RgbImage) -> Vec<[f64; 3]> {
+    let (width, height) = image.dimensions();
+    let mut cells = Vec::new();
+    for row in 0..6 {
+        for column in 0..6 {
+            let (x0, x1) = (column * width / 6, (column + 1) * width / 6);
+            let (y0, y1) = (row * height / 6, (row + 1) * height / 6);
+            let mut sum = [0.0; 3];
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    for (total, value) in sum.iter_mut().zip(image.get_pixel(x, y).0) {
+                        *total += f64::from(value);
+                    }
+                }
+            }
+            let count = f64::from((x1 - x0) * (y1 - y0));
+            cells.push(sum.map(|total| total / count));
+        }
+    }
+    cells
+}
+
+fn assert_cells_close(name: &str, reference: &[[u8; 3]; 36], tolerance: f64) {
+    let thumbnails = thumbnails_of(name);
+    let output = decode_jpeg(&thumbnails.lightbox.jpeg);
+    assert!(output.color().has_color(), "{name}: output is not RGB");
+    let cells = cell_means(&output.to_rgb8());
+    for (index, (actual, expected)) in cells.into_iter().zip(reference).enumerate() {
+        assert_close(
+            actual,
+            *expected,
+            tolerance,
+            &format!("{name}, cell {index}"),
+        );
+    }
+}
+
+#[test]
+fn adobe_cmyk_matches_reference() {
+    // Reference: Pillow 13's CMYK to RGB conversion of the same file, averaged
+    // over a 6 x 6 grid. An inverted (negative) decode is off by over 100.
+    let reference = [
+        [80, 7, 11],
+        [10, 4, 6],
+        [1, 4, 5],
+        [1, 4, 5],
+        [1, 4, 5],
+        [1, 4, 5],
+        [9, 4, 6],
+        [29, 5, 7],
+        [19, 5, 6],
+        [23, 5, 7],
+        [28, 5, 7],
+        [4, 4, 5],
+        [63, 8, 11],
+        [158, 12, 18],
+        [128, 11, 16],
+        [40, 7, 9],
+        [132, 10, 16],
+        [82, 8, 11],
+        [31, 6, 8],
+        [68, 7, 10],
+        [55, 7, 9],
+        [28, 6, 7],
+        [63, 7, 10],
+        [18, 5, 6],
+        [1, 4, 5],
+        [1, 4, 5],
+        [1, 4, 5],
+        [1, 4, 5],
+        [1, 4, 5],
+        [1, 4, 5],
+        [1, 4, 5],
+        [1, 4, 5],
+        [1, 4, 5],
+        [1, 4, 5],
+        [1, 4, 5],
+        [1, 4, 5],
+    ];
+    let thumbnails = thumbnails_of("pillow-cmyk-adobe.jpg");
+    assert_eq!((thumbnails.width, thumbnails.height), (100, 100));
+    assert_cells_close("pillow-cmyk-adobe.jpg", &reference, 6.0);
+}
+
+#[test]
+fn second_cmyk_matches_reference() {
+    let reference = [
+        [251, 254, 254],
+        [246, 253, 253],
+        [255, 255, 255],
+        [255, 255, 255],
+        [255, 255, 255],
+        [255, 255, 255],
+        [252, 254, 254],
+        [245, 253, 253],
+        [255, 255, 254],
+        [253, 253, 232],
+        [254, 254, 247],
+        [255, 255, 255],
+        [255, 255, 255],
+        [250, 239, 250],
+        [247, 233, 247],
+        [253, 252, 251],
+        [255, 255, 254],
+        [255, 255, 255],
+        [255, 255, 255],
+        [252, 249, 252],
+        [251, 246, 251],
+        [254, 254, 254],
+        [255, 255, 255],
+        [255, 255, 255],
+        [255, 255, 255],
+        [242, 241, 241],
+        [234, 232, 232],
+        [255, 255, 255],
+        [255, 255, 255],
+        [255, 255, 255],
+        [255, 255, 255],
+        [252, 251, 251],
+        [248, 248, 248],
+        [255, 255, 255],
+        [255, 255, 255],
+        [255, 255, 255],
+    ];
+    let thumbnails = thumbnails_of("mozilla-cmyk-256.jpg");
+    assert_eq!((thumbnails.width, thumbnails.height), (256, 256));
+    assert_cells_close("mozilla-cmyk-256.jpg", &reference, 6.0);
+}
+
+#[test]
+fn progressive_odd_size_decodes_fully() {
+    // 1279 x 853, neither a multiple of 8 nor of 16, progressive.
+    let name = "immich-handwritten-notes-1279-progressive.jpg";
+    let thumbnails = thumbnails_of(name);
+    assert_eq!((thumbnails.width, thumbnails.height), (1279, 853));
+    assert_eq!(
+        (thumbnails.lightbox.width, thumbnails.lightbox.height),
+        (1024, 683)
+    );
+
+    // The source decoded in full by `image` (zune-jpeg) and resized is the
+    // reference: a decoder that stopped after the first scans gives a blurred
+    // image, and a bad edge gives a dark last column.
+    let source = image::load_from_memory(&fixture(name)).expect("fixture decodes");
+    let reference = source
+        .resize_exact(1024, 683, image::imageops::FilterType::Lanczos3)
+        .to_rgb8();
+    let output = decode_jpeg(&thumbnails.lightbox.jpeg).to_rgb8();
+    let difference = mean_abs_diff(&reference, &output);
+    assert!(
+        difference < 3.0,
+        "output differs from the reference by {difference:.1}"
+    );
+
+    let last_column = 1023;
+    for y in (0..683).step_by(50) {
+        let edge = output.get_pixel(last_column, y).0;
+        let inside = reference.get_pixel(last_column, y).0;
+        for (e, i) in edge.iter().zip(inside) {
+            assert!(
+                e.abs_diff(i) < 40,
+                "edge pixel at y {y} is {edge:?}, reference {inside:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn scaled_decoding_matches_full_decode() {
+    // 1279 px to 480 px lets the decoder scale by 1/2 in the DCT domain.
+    let name = "immich-handwritten-notes-1279-progressive.jpg";
+    let rendition = make_rendition(&fixture(name), 480).expect("rendition");
+    assert_eq!((rendition.width, rendition.height), (480, 320));
+    let source = image::load_from_memory(&fixture(name)).expect("fixture decodes");
+    let reference = source
+        .resize_exact(480, 320, image::imageops::FilterType::Lanczos3)
+        .to_rgb8();
+    let difference = mean_abs_diff(&reference, &decode_jpeg(&rendition.jpeg).to_rgb8());
+    assert!(
+        difference < 3.0,
+        "output differs from the reference by {difference:.1}"
+    );
+}
+
+#[test]
+fn webp_decodes() {
+    let thumbnails = thumbnails_of("immich-denali-canon7d.webp");
+    assert_eq!((thumbnails.width, thumbnails.height), (600, 315));
+    assert_eq!((thumbnails.grid.width, thumbnails.grid.height), (480, 252));
+    let source = image::load_from_memory(&fixture("immich-denali-canon7d.webp"))
+        .expect("fixture decodes")
+        .to_rgb8();
+    let output = decode_jpeg(&thumbnails.lightbox.jpeg).to_rgb8();
+    let difference = mean_abs_diff(&source, &output);
+    assert!(
+        difference < 4.0,
+        "output differs from the source by {difference:.1}"
+    );
+}
+
+#[test]
+fn tiff_decodes() {
+    let thumbnails = thumbnails_of("pillow-hopper.tif");
+    assert_eq!((thumbnails.width, thumbnails.height), (128, 128));
+    assert_eq!((thumbnails.grid.width, thumbnails.grid.height), (128, 128));
+    let source = image::load_from_memory(&fixture("pillow-hopper.tif"))
+        .expect("fixture decodes")
+        .to_rgb8();
+    let output = decode_jpeg(&thumbnails.grid.jpeg).to_rgb8();
+    let difference = mean_abs_diff(&source, &output);
+    assert!(
+        difference < 4.0,
+        "output differs from the source by {difference:.1}"
+    );
+}
+
+#[test]
+fn rendition_sizes_fit_limits() {
+    assert_eq!(RenditionSize::Grid.max_side(), GRID_MAX_SIDE);
+    assert_eq!(RenditionSize::Grid2x.max_side(), GRID_MAX_SIDE * 2);
+    assert_eq!(RenditionSize::Lightbox.max_side(), LIGHTBOX_MAX_SIDE);
+    assert_eq!(RenditionSize::Lightbox2x.max_side(), LIGHTBOX_MAX_SIDE * 2);
 }

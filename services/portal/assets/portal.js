@@ -107,7 +107,20 @@
   function preload(index) {
     var link = photoLinks()[index];
     if (link) {
-      new Image().src = link.getAttribute("data-lightbox");
+      setSource(new Image(), link);
+    }
+  }
+
+  // Gives the viewer image both densities, so high-density screens load the
+  // 2x rendition, and its size, so the layout does not jump while it loads.
+  function setSource(target, link) {
+    var standard = link.getAttribute("data-lightbox");
+    var dense = link.getAttribute("data-lightbox-2x");
+    target.srcset = dense ? standard + " 1x, " + dense + " 2x" : "";
+    target.src = standard;
+    if (link.getAttribute("data-width")) {
+      target.width = Number(link.getAttribute("data-width"));
+      target.height = Number(link.getAttribute("data-height"));
     }
   }
 
@@ -118,7 +131,7 @@
       return;
     }
     current = (index + links.length) % links.length;
-    image.src = links[current].getAttribute("data-lightbox");
+    setSource(image, links[current]);
     image.alt = "Photo " + (current + 1) + " of " + links.length;
     caption.textContent = (current + 1) + " / " + links.length;
     syncLightboxHeart();

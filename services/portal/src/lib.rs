@@ -32,7 +32,7 @@ use proofsheet_media::LocalDiskStore;
 use proofsheet_telemetry::HealthCheck;
 
 pub use error::PortalError;
-pub use state::AppState;
+pub use state::{AppState, PortalStripe};
 
 /// Name of this service in logs and on `/healthz`.
 const SERVICE: &str = "portal";
@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
             post(handlers::toggle_favourite),
         )
         .route("/p/{token}/responses", post(handlers::respond))
+        .route("/p/{token}/invoices/{invoice_id}/pay", post(handlers::pay))
         .route("/p/{token}/photos/{photo_id}/{size}", get(handlers::photo))
         .route("/assets/portal.css", get(assets::stylesheet))
         .route("/assets/portal.js", get(assets::script))
@@ -82,6 +83,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("invalid REDIS_URL for live updates")?;
     let media = Arc::new(LocalDiskStore::new(config.media_dir.clone()));
     let state = AppState::new(db.clone(), media, queues.clone(), pubsub)?;
+    match &config.stripe {
+        Some(stripe) => state.set_stripe(PortalStripe {
+            client: proofsheet_stripe::StripeClient::new(
+                stripe.api_base.clone(),
+                stripe.secret_key.expose().to_owned(),
+            )?,
+            portal_base: config
+                .public_portal_url
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
+        }),
+        None => tracing::info!("STRIPE_SECRET_KEY is unset; online invoice payment is off"),
+    }
 
     let admin = proofsheet_telemetry::admin_router(SERVICE, health_checks(db, queues));
     let listener = tokio::net::TcpListener::bind(config.portal_addr)

@@ -26,6 +26,16 @@ struct Inner {
     templates: Templates,
     /// Flips to `true` once at shutdown; live-update streams end when it does.
     closing: watch::Sender<bool>,
+    /// Stripe, set once at start-up when it is configured.
+    stripe: std::sync::OnceLock<PortalStripe>,
+}
+
+/// The Stripe client and return-link base for sending a client to Stripe Checkout.
+#[derive(Clone, Debug)]
+pub struct PortalStripe {
+    pub client: proofsheet_stripe::StripeClient,
+    /// Base URL of the portal as clients reach it, for Checkout's return links.
+    pub portal_base: String,
 }
 
 impl AppState {
@@ -49,8 +59,19 @@ impl AppState {
                 pubsub,
                 templates: Templates::new()?,
                 closing,
+                stripe: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Turns on payments through Stripe Checkout. Only the first call has
+    /// an effect.
+    pub fn set_stripe(&self, stripe: PortalStripe) {
+        let _ = self.inner.stripe.set(stripe);
+    }
+
+    pub(crate) fn stripe(&self) -> Option<&PortalStripe> {
+        self.inner.stripe.get()
     }
 
     /// Ends every open live-update stream, now and for streams opened later,

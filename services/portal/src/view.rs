@@ -1,7 +1,7 @@
 //! The client's view of a project: loaded in one transaction, then shaped
 //! for the page template and for the `/state` JSON.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -9,8 +9,12 @@ use proofsheet_domain::db::TenantTx;
 use proofsheet_domain::db::invoices::{self, Invoice, InvoiceJson};
 use proofsheet_domain::db::photos::{self, Photo, PhotoStatus};
 use proofsheet_domain::db::projects::{self, Project, Response};
+use proofsheet_domain::db::stripe::{self, InvoicePayment};
 use proofsheet_domain::db::tenants::{self, Tenant};
-use proofsheet_domain::{DomainError, InvoiceStatus, PhotoId, ProjectId, ResponseKind, Stage};
+use proofsheet_domain::{
+    DomainError, InvoiceId, InvoiceStatus, PhotoId, ProjectId, ResponseKind, Stage,
+};
+use proofsheet_media::RenditionSize;
 use serde::Serialize;
 
 /// Accent colour used when the stored one is not a `#rrggbb` colour.
@@ -21,6 +25,15 @@ pub struct Snapshot {
     pub tenant: Tenant,
     pub project: Project,
     pub invoices: Vec<Invoice>,
+    /// Stripe details of each invoice: refunds, failed attempts, open
+    /// Checkout Sessions.
+    pub payments: HashMap<InvoiceId, InvoicePayment>,
+    /// Whether the studio's connected Stripe account takes card payments.
+    /// The handler clears it when this portal has no Stripe client.
+    pub online_payment: bool,
+    /// Whether the client just came back from Stripe Checkout, so unpaid
+    /// invoices with an open session show "Payment processing".
+    pub returned_from_checkout: bool,
     /// Photos the client may see: none before the photos are ready, and never
     /// those whose thumbnails failed.
     pub photos: Vec<Photo>,
@@ -35,6 +48,9 @@ impl Snapshot {
         let tenant = tenants::current(tx).await?;
         let project = projects::get(tx, project).await?;
         let invoices = invoices::for_project(tx, project.id).await?;
+        let payments = stripe::invoice_payments(tx, project.id).await?;
+        let account = stripe::account(tx).await?;
+        let online_payment = account.stripe_account_id.is_some() && account.charges_enabled;
         let (photos, favourites) = if project.stage.photos_visible() {
             let photos: Vec<Photo> = photos::for_project(tx, project.id)
                 .await?
@@ -56,6 +72,9 @@ impl Snapshot {
             tenant,
             project,
             invoices,
+            payments,
+            online_payment,
+            returned_from_checkout: false,
             photos,
             favourites,
             responses,
@@ -99,7 +118,17 @@ impl Snapshot {
             invoices: self
                 .invoices
                 .iter()
-                .map(|invoice| InvoiceView::new(invoice, tz, now))
+                .map(|invoice| {
+                    let payment = self.payments.get(&invoice.id);
+                    let mut view = InvoiceView::new(invoice, tz, now);
+                    view.add_payment(
+                        invoice,
+                        payment,
+                        self.online_payment,
+                        self.returned_from_checkout,
+                    );
+                    view
+                })
                 .collect(),
             photos_visible: stage.photos_visible(),
             expect_photos: expect_photos(stage),
@@ -236,6 +265,16 @@ struct InvoiceView {
     status_label: &'static str,
     /// The date it was paid, in the studio's time zone.
     paid_on: Option<String>,
+    id: String,
+    /// Whether the pay button is shown: unpaid, and the studio takes card
+    /// payments through Stripe.
+    payable: bool,
+    /// Whether "Payment processing" is shown in place of the pay button.
+    processing: bool,
+    /// The refund line of a paid invoice, such as "Partially refunded (€150.00)".
+    refunded: Option<String>,
+    /// The reason the last card payment failed, with "try another card".
+    payment_failed: Option<String>,
 }
 
 impl InvoiceView {
@@ -254,6 +293,49 @@ impl InvoiceView {
             status: status.as_str(),
             status_label: status.label(),
             paid_on,
+            id: invoice.id.to_string(),
+            payable: false,
+            processing: false,
+            refunded: None,
+            payment_failed: None,
+        }
+    }
+
+    /// Adds the invoice's Stripe state: the pay button, "Payment
+    /// processing" after a return from Checkout, refunds and failed attempts.
+    fn add_payment(
+        &mut self,
+        invoice: &Invoice,
+        payment: Option<&InvoicePayment>,
+        online_payment: bool,
+        returned_from_checkout: bool,
+    ) {
+        let unpaid = invoice.paid_at.is_none();
+        let checkout_open = payment.is_some_and(|p| p.checkout_open);
+        self.processing = unpaid && online_payment && returned_from_checkout && checkout_open;
+        self.payable = unpaid && online_payment && !self.processing;
+        let Some(payment) = payment else {
+            return;
+        };
+        if payment.amount_refunded_minor > 0 {
+            let refunded = proofsheet_domain::Money {
+                amount_minor: payment.amount_refunded_minor,
+                currency: invoice.amount.currency,
+            };
+            let extent = if payment.amount_refunded_minor >= invoice.amount.amount_minor {
+                "Refunded in full"
+            } else {
+                "Partially refunded"
+            };
+            self.refunded = Some(format!("{extent} ({})", refunded.display()));
+        }
+        if unpaid && payment.payment_error_code.is_some() {
+            let reason = match payment.payment_error_decline_code.as_deref() {
+                Some("insufficient_funds") => "The card has insufficient funds.",
+                Some("expired_card") => "The card has expired.",
+                _ => "The card was declined.",
+            };
+            self.payment_failed = Some(format!("Payment failed. {reason} Try another card."));
         }
     }
 }
@@ -270,10 +352,24 @@ struct PhotoView {
     /// loads. Square until the thumbnail job has measured it.
     width: i32,
     height: i32,
+    /// Size of the lightbox rendition, for the viewer's `width` and `height`
+    /// attributes. Square until the thumbnail job has measured the photo.
+    lightbox_width: u32,
+    lightbox_height: u32,
+    /// Whether the tile is likely below the first screen, so its image may
+    /// load lazily. The first tiles load at once, because lazy loading would
+    /// delay what the client sees first.
+    lazy: bool,
 }
+
+/// Number of tiles that load eagerly: two rows of the widest grid layout.
+const EAGER_TILES: usize = 8;
 
 impl PhotoView {
     fn new(photo: &Photo, number: usize, total: usize, favourites: &HashSet<PhotoId>) -> Self {
+        let side = |value: Option<i32>| value.and_then(|v| u32::try_from(v).ok()).unwrap_or(1024);
+        let (lightbox_width, lightbox_height) =
+            RenditionSize::Lightbox.fit(side(photo.width), side(photo.height));
         Self {
             id: photo.id.to_string(),
             number,
@@ -282,6 +378,9 @@ impl PhotoView {
             favourite: favourites.contains(&photo.id),
             width: photo.grid_width.unwrap_or(400),
             height: photo.grid_height.unwrap_or(400),
+            lightbox_width,
+            lightbox_height,
+            lazy: number > EAGER_TILES,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod error;
 pub mod ops;
 pub mod pages;
+pub mod stripe;
 pub mod throttle;
 pub mod upload;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub queues: Queues,
     pub media: Arc<dyn MediaStore>,
     pub templates: Arc<tera::Tera>,
+    /// Stripe client, webhook secret and webhook counters.
+    pub stripe: Arc<stripe::StripeState>,
 }
 
 impl AppState {
@@ -47,12 +50,14 @@ impl AppState {
         db.check_role().await?;
         let queues = Queues::connect(&config.redis_url, &config.queue_namespace).await?;
         let media: Arc<dyn MediaStore> = Arc::new(LocalDiskStore::new(config.media_dir.clone()));
+        let stripe = stripe::StripeState::shared(&config)?;
         Ok(Self {
             config: Arc::new(config),
             db,
             queues,
             media,
             templates: Arc::new(pages::templates()?),
+            stripe,
         })
     }
 }
@@ -62,6 +67,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages::routes())
         .nest("/api/v1", api::routes(state.config.max_upload_bytes))
+        .merge(stripe_routes())
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -76,6 +82,25 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("same-origin"),
         ))
         .layer(TraceLayer::new_for_http())
+}
+
+/// Builds the Stripe routes: the webhook endpoint and the settings actions.
+fn stripe_routes() -> Router<AppState> {
+    use axum::extract::DefaultBodyLimit;
+    use axum::routing::{get, post};
+    Router::new()
+        .route(
+            "/webhooks/stripe",
+            post(stripe::webhook::receive)
+                .layer(DefaultBodyLimit::max(stripe::webhook::MAX_WEBHOOK_BYTES)),
+        )
+        .route("/settings/stripe/connect", post(stripe::billing::connect))
+        .route("/settings/stripe/refresh", get(stripe::billing::refresh))
+        .route(
+            "/settings/stripe/return",
+            get(stripe::billing::onboarding_return),
+        )
+        .route("/settings/plan/subscribe", post(stripe::billing::subscribe))
 }
 
 /// Builds the admin listener's health checks: PostgreSQL and Redis.

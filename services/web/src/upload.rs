@@ -1,13 +1,17 @@
 //! Photo uploads: multipart bodies streamed file by file into the media
 //! store, never held whole in memory.
 //!
-//! An upload is all or nothing. Every file is sniffed by its content (JPEG or
-//! PNG), streamed under its own size limit, and only when all files are
-//! stored are their rows written in one transaction. On any error the files
-//! already stored are deleted, so a failed upload leaves no rows and no
-//! orphaned files.
+//! An upload is all or nothing. Every file is sniffed by its content (JPEG,
+//! PNG, WebP or TIFF) and its header probed for its size before anything is
+//! stored. It then streams under its own size limit, while its SHA-256 is
+//! computed and a JPEG's structure is checked up to the end-of-image marker. Only when all files are stored are their rows written in one
+//! transaction. On any error the files already stored are deleted, so a
+//! failed upload leaves no rows and no orphaned files. A file whose bytes are
+//! already a photo of the project is not stored again, and the response lists
+//! the existing photo, marked as a duplicate.
 
 use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::Multipart;
 use axum::extract::multipart::{Field, MultipartError};
@@ -18,13 +22,20 @@ use proofsheet_domain::db::projects;
 use proofsheet_domain::{PhotoId, ProjectId, TenantId};
 use proofsheet_jobs::GenerateThumbnails;
 use proofsheet_jobs::live::{self, ProjectEvent};
-use proofsheet_media::{PhotoObject, StoreError, photo_key, sniff};
+use proofsheet_media::{
+    ImageKind, JpegCompletenessCheck, PhotoObject, StoreError, ThumbnailError, photo_key,
+    probe_upload,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::error::ApiError;
 
-/// Bytes read before sniffing a file's type; every supported signature fits.
-const SNIFF_BYTES: usize = 32;
+/// Bytes read before anything is stored, to sniff the type and read the size
+/// from the header. Camera JPEGs put up to about 64 KiB of EXIF, and more of
+/// ICC profile and maker data, before the frame header.
+const HEAD_BYTES: usize = 256 * 1024;
 
 /// Maximum length of a kept file name, in characters; longer names are cut.
 const MAX_FILE_NAME_CHARS: usize = 200;
@@ -40,6 +51,28 @@ struct Stored {
     id: PhotoId,
     file_name: String,
     size: u64,
+    sha256: [u8; 32],
+}
+
+/// A photo in the response to an upload.
+#[derive(Debug, Serialize)]
+pub struct UploadedPhoto {
+    #[serde(flatten)]
+    pub photo: Photo,
+    /// Whether the file had the same bytes as this earlier photo of the
+    /// project, so nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// The outcome of one uploaded file, in upload order.
+enum Received {
+    /// Stored as a new photo: the index into the new files of this upload.
+    New(usize),
+    /// The same bytes as a photo already in the project; nothing was kept.
+    SameAsExisting(Photo),
+    /// The same bytes as an earlier file of this upload (its index into the
+    /// new files); nothing was kept.
+    SameAsNew(usize),
 }
 
 /// Receives the `file` fields of a multipart body as new photos of `project`
@@ -52,12 +85,13 @@ pub async fn receive_photos(
     project: ProjectId,
     mut multipart: Multipart,
     required_field: Option<(&str, FieldCheck<'_>)>,
-) -> Result<Vec<Photo>, ApiError> {
+) -> Result<Vec<UploadedPhoto>, ApiError> {
     let mut tx = state.db.tenant(tenant).await?;
     projects::get(&mut tx, project).await?;
     tx.commit().await?;
 
     let mut stored: Vec<Stored> = Vec::new();
+    let mut received: Vec<Received> = Vec::new();
     let mut required_seen = required_field.is_none();
     let outcome = async {
         while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
@@ -77,18 +111,38 @@ pub async fn receive_photos(
                     "the form's fields arrived in an unexpected order; reload the page and upload again".into(),
                 ));
             }
-            if stored.len() == MAX_FILES_PER_UPLOAD {
+            if received.len() == MAX_FILES_PER_UPLOAD {
                 return Err(ApiError::invalid(
                     "file",
                     format!("at most {MAX_FILES_PER_UPLOAD} files can be uploaded at once; split the upload"),
                 ));
             }
-            stored.push(store_file(state, tenant, project, field).await?);
+            let file = store_file(state, tenant, project, field).await?;
+            let earlier = stored.iter().position(|other| other.sha256 == file.sha256);
+            let existing = match earlier {
+                Some(_) => None,
+                None => find_existing(state, tenant, project, &file.sha256).await,
+            };
+            // Pushed before any early return, so a failure discards it too.
+            stored.push(file);
+            let entry = match (earlier, existing.transpose()?) {
+                (Some(index), _) => Received::SameAsNew(index),
+                (None, Some(photo)) => Received::SameAsExisting(photo),
+                (None, None) => {
+                    received.push(Received::New(stored.len() - 1));
+                    continue;
+                }
+            };
+            // The duplicate's bytes are not kept.
+            if let Some(file) = stored.pop() {
+                discard(state, tenant, project, std::slice::from_ref(&file)).await;
+            }
+            received.push(entry);
         }
-        if stored.is_empty() {
+        if received.is_empty() {
             return Err(ApiError::invalid(
                 "file",
-                "no file was uploaded; attach one or more JPEG or PNG photos as 'file' fields",
+                "no file was uploaded; attach one or more JPEG, PNG, WebP or TIFF photos as 'file' fields",
             ));
         }
         Ok(())
@@ -106,6 +160,23 @@ pub async fn receive_photos(
             return Err(e);
         }
     };
+    let answer: Vec<UploadedPhoto> = received
+        .into_iter()
+        .filter_map(|entry| match entry {
+            Received::New(index) => photos.get(index).map(|photo| UploadedPhoto {
+                photo: photo.clone(),
+                duplicate: false,
+            }),
+            Received::SameAsNew(index) => photos.get(index).map(|photo| UploadedPhoto {
+                photo: photo.clone(),
+                duplicate: true,
+            }),
+            Received::SameAsExisting(photo) => Some(UploadedPhoto {
+                photo,
+                duplicate: true,
+            }),
+        })
+        .collect();
 
     for photo in &photos {
         let job = GenerateThumbnails {
@@ -125,8 +196,30 @@ pub async fn receive_photos(
         ProjectEvent::Photos,
     )
     .await;
-    tracing::info!(tenant.id = %tenant, project.id = %project, photos = photos.len(), "photos uploaded");
-    Ok(photos)
+    tracing::info!(
+        tenant.id = %tenant,
+        project.id = %project,
+        photos = photos.len(),
+        duplicates = answer.len() - photos.len(),
+        "photos uploaded"
+    );
+    Ok(answer)
+}
+
+/// Returns the photo of `project` whose original has this SHA-256, if any.
+async fn find_existing(
+    state: &AppState,
+    tenant: TenantId,
+    project: ProjectId,
+    sha256: &[u8; 32],
+) -> Option<Result<Photo, ApiError>> {
+    let lookup = async {
+        let mut tx = state.db.tenant(tenant).await?;
+        let photo = photos::find_by_content_hash(&mut tx, project, sha256).await?;
+        tx.commit().await?;
+        Ok::<_, ApiError>(photo)
+    };
+    lookup.await.transpose()
 }
 
 async fn store_file(
@@ -138,10 +231,12 @@ async fn store_file(
     let file_name = clean_file_name(field.file_name().unwrap_or("photo"));
     let mut chunks = field.map_err(|e| io::Error::other(e.body_text()));
 
-    // Read just enough to sniff the type before anything is stored.
+    // Read the head of the file, enough for the type and the size in the
+    // header, before anything is stored.
     let mut head: Vec<Bytes> = Vec::new();
     let mut head_len = 0;
-    while head_len < SNIFF_BYTES {
+    let mut ended = false;
+    while head_len < HEAD_BYTES {
         match chunks.next().await {
             Some(Ok(chunk)) => {
                 head_len += chunk.len();
@@ -152,42 +247,96 @@ async fn store_file(
                     "the upload of '{file_name}' was interrupted: {e}"
                 )));
             }
-            None => break,
+            None => {
+                ended = true;
+                break;
+            }
         }
     }
-    let first: Vec<u8> = head
-        .iter()
-        .flat_map(|c| c.iter().copied())
-        .take(SNIFF_BYTES)
-        .collect();
-    if sniff(&first).is_none() {
-        return Err(ApiError::invalid(
-            "file",
-            format!(
-                "'{file_name}' is not a JPEG or PNG image; export it as JPEG and upload it again"
-            ),
-        ));
-    }
+    let first: Vec<u8> = head.iter().flat_map(|c| c.iter().copied()).collect();
+    let kind = probe_upload(&first, ended).map_err(|e| rejected(&file_name, &e))?;
+    drop(first);
+
+    // The hash and the JPEG check see every chunk on its way to the store.
+    let inspected = Arc::new(Mutex::new(Inspected {
+        sha256: Sha256::new(),
+        jpeg: (kind == ImageKind::Jpeg).then(JpegCompletenessCheck::new),
+    }));
+    let inspector = Arc::clone(&inspected);
+    let body = stream::iter(head.into_iter().map(Ok))
+        .chain(chunks)
+        .inspect(move |chunk| {
+            if let Ok(chunk) = chunk {
+                inspector
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .update(chunk);
+            }
+        })
+        .boxed();
 
     let id = PhotoId::new();
     let key = photo_key(tenant, project, id, PhotoObject::Original);
-    let body = stream::iter(head.into_iter().map(Ok)).chain(chunks).boxed();
     let limit = state.config.max_upload_bytes;
-    match state.media.put_stream(&key, body, limit).await {
-        Ok(size) => Ok(Stored {
-            id,
-            file_name,
-            size,
-        }),
-        Err(StoreError::TooLarge { limit }) => Err(ApiError::TooLarge(format!(
-            "'{file_name}' is larger than the limit of {} per file; export a smaller JPEG",
-            human_bytes(limit)
-        ))),
-        Err(StoreError::Stream(e)) => Err(ApiError::BadRequest(format!(
-            "the upload of '{file_name}' was interrupted ({e}); upload it again"
-        ))),
-        Err(e) => Err(ApiError::Internal(e.into())),
+    let size = match state.media.put_stream(&key, body, limit).await {
+        Ok(size) => size,
+        Err(StoreError::TooLarge { limit }) => {
+            return Err(ApiError::TooLarge(format!(
+                "'{file_name}' is larger than the limit of {} per file; export a smaller JPEG",
+                human_bytes(limit)
+            )));
+        }
+        Err(StoreError::Stream(e)) => {
+            return Err(ApiError::BadRequest(format!(
+                "the upload of '{file_name}' was interrupted ({e}); upload it again"
+            )));
+        }
+        Err(e) => return Err(ApiError::Internal(e.into())),
+    };
+
+    let inspected = std::mem::replace(
+        &mut *inspected.lock().unwrap_or_else(PoisonError::into_inner),
+        Inspected {
+            sha256: Sha256::new(),
+            jpeg: None,
+        },
+    );
+    if let Some(Err(error)) = inspected.jpeg.as_ref().map(JpegCompletenessCheck::finish) {
+        // The file is stored whole but is not a whole JPEG: remove it, so
+        // nothing of a rejected file stays in the media store.
+        if let Err(e) = state.media.delete(&key).await {
+            tracing::error!(tenant.id = %tenant, photo.id = %id, error = %e, "could not delete a rejected upload");
+        }
+        return Err(rejected(&file_name, &error));
     }
+    Ok(Stored {
+        id,
+        file_name,
+        size,
+        sha256: inspected.sha256.finalize().into(),
+    })
+}
+
+/// The digest and checks computed over a file's bytes while it streams to the store.
+struct Inspected {
+    sha256: Sha256,
+    /// Present for JPEG files only.
+    jpeg: Option<JpegCompletenessCheck>,
+}
+
+impl Inspected {
+    fn update(&mut self, chunk: &[u8]) {
+        self.sha256.update(chunk);
+        if let Some(check) = &mut self.jpeg {
+            check.feed(chunk);
+        }
+    }
+}
+
+/// Returns the 422 error for a file that can never become a photo, with the
+/// pipeline's message for the studio.
+fn rejected(file_name: &str, error: &ThumbnailError) -> ApiError {
+    ApiError::invalid("file", format!("'{file_name}': {error}"))
 }
 
 async fn insert_rows(
@@ -201,6 +350,7 @@ async fn insert_rows(
     for file in stored {
         let size = i64::try_from(file.size).unwrap_or(i64::MAX);
         photos.push(photos::insert(&mut tx, file.id, project, &file.file_name, size).await?);
+        photos::set_content_hash(&mut tx, file.id, &file.sha256).await?;
     }
     tx.commit().await?;
     Ok(photos)

@@ -81,6 +81,10 @@ pub enum Error {
     #[error("invalid retry settings: {0}")]
     RetrySettings(String),
 
+    /// A Stripe API call failed.
+    #[error(transparent)]
+    Stripe(#[from] proofsheet_stripe::StripeError),
+
     /// The job monitor stopped with an error.
     #[error("the job monitor failed: {0}")]
     Monitor(String),
@@ -110,6 +114,7 @@ impl Error {
             | Error::RedisConnect { .. }
             | Error::Enqueue(_)
             | Error::Vacuum(_)
+            | Error::Stripe(_)
             | Error::Monitor(_) => false,
             Error::DatabaseRole(_)
             | Error::Schedule { .. }

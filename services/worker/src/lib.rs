@@ -19,6 +19,7 @@ mod emails;
 mod error;
 mod overdue;
 mod service;
+mod stripe_reconcile;
 mod tasks;
 mod thumbnails;
 mod vacuum;
@@ -30,6 +31,9 @@ pub use overdue::{OverdueCheck, REQUEUE_AFTER, check_overdue_invoices};
 pub use service::{
     EMAIL_CONCURRENCY, POLL_INTERVAL, SHUTDOWN_GRACE, WorkerSettings, Workers, connect,
     parse_schedule, run,
+};
+pub use stripe_reconcile::{
+    RECONCILE_WINDOW, Reconciled, client_from_config, reconcile_stripe_payments,
 };
 pub use tasks::RetrySettings;
 pub use thumbnails::{

@@ -58,6 +58,8 @@ pub struct WorkerSettings {
     pub email_concurrency: usize,
     /// When the overdue check runs.
     pub overdue_schedule: cron::Schedule,
+    /// When lost Stripe payment webhooks are healed; `None` without Stripe.
+    pub stripe_reconcile_schedule: Option<cron::Schedule>,
     pub retry: RetrySettings,
     /// See [`POLL_INTERVAL`].
     pub poll_interval: Duration,
@@ -77,6 +79,10 @@ impl WorkerSettings {
             thumbnail_concurrency: config.thumbnail_concurrency,
             email_concurrency: EMAIL_CONCURRENCY,
             overdue_schedule: parse_schedule(&config.overdue_schedule)?,
+            stripe_reconcile_schedule: match &config.stripe {
+                Some(stripe) => Some(parse_schedule(&stripe.reconcile_schedule)?),
+                None => None,
+            },
             retry: RetrySettings::default(),
             poll_interval: POLL_INTERVAL,
             shutdown_grace: SHUTDOWN_GRACE,
@@ -279,6 +285,16 @@ impl Workers {
             &ctx,
             tasks::vacuum_task,
         );
+        let monitor = match &settings.stripe_reconcile_schedule {
+            Some(schedule) => register_cron(
+                monitor,
+                names.of("stripe-reconcile"),
+                schedule.clone(),
+                &ctx,
+                tasks::stripe_reconcile_task,
+            ),
+            None => monitor,
+        };
 
         Ok(Self {
             monitor,

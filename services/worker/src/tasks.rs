@@ -262,6 +262,44 @@ pub(crate) async fn vacuum_task(
     .await
 }
 
+/// Runs one Stripe reconciliation for a cron tick. A failed run is not
+/// retried, because the next tick covers the same window.
+pub(crate) async fn stripe_reconcile_task(
+    _tick: Tick,
+    ctx: Data<JobContext>,
+    id: TaskId,
+) -> Result<(), BoxDynError> {
+    let span = tracing::info_span!("stripe_reconcile", job.id = %id);
+    async move {
+        let started = Instant::now();
+        let client = match crate::stripe_reconcile::client_from_config(&ctx) {
+            Ok(Some(client)) => client,
+            Ok(None) => return Ok(()),
+            Err(error) => {
+                tracing::error!(error = %error, "could not build the Stripe client");
+                return Ok(());
+            }
+        };
+        let window = crate::stripe_reconcile::RECONCILE_WINDOW;
+        match crate::stripe_reconcile::reconcile_stripe_payments(&ctx, &client, window).await {
+            Ok(run) => tracing::info!(
+                duration_ms = elapsed_ms(started),
+                accounts = run.accounts,
+                healed = run.healed.len(),
+                "Stripe payments reconciled"
+            ),
+            Err(error) => tracing::error!(
+                duration_ms = elapsed_ms(started),
+                error = %error,
+                "Stripe reconciliation failed; the next scheduled run repeats it"
+            ),
+        }
+        Ok(())
+    }
+    .instrument(span)
+    .await
+}
+
 /// Next step for a job after a failed attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Verdict {

@@ -1,11 +1,12 @@
-//! The thumbnail job: grid and lightbox renditions of one uploaded photo.
+//! The thumbnail job: the grid and lightbox renditions, each with its
+//! high-density twin, of one uploaded photo.
 
 use bytes::Bytes;
 use proofsheet_domain::ProjectId;
 use proofsheet_domain::db::photos::{self, Photo, PhotoStatus, ReadySizes};
 use proofsheet_jobs::GenerateThumbnails;
 use proofsheet_jobs::live::{self, ProjectEvent};
-use proofsheet_media::{PhotoObject, Thumbnails, make_thumbnails, photo_key};
+use proofsheet_media::{PhotoObject, RenditionSize, Thumbnails, make_thumbnails, photo_key};
 
 use crate::context::JobContext;
 use crate::error::Error;
@@ -19,7 +20,7 @@ pub const GIVE_UP_REASON: &str =
 /// Result of a thumbnail job.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ThumbnailOutcome {
-    /// Both renditions are stored and the photo is ready.
+    /// Every rendition is stored and the photo is ready.
     Ready {
         /// Width of the full image after its EXIF orientation is applied.
         width: u32,
@@ -33,7 +34,7 @@ pub enum ThumbnailOutcome {
     Rejected { reason: String },
 }
 
-/// Makes and stores the grid and lightbox renditions of a photo, then marks
+/// Makes and stores every rendition of a photo, then marks
 /// it ready and publishes a `Photos` event to its open portal pages.
 ///
 /// A file that is not a usable image is not an error: the photo is marked
@@ -112,16 +113,14 @@ async fn store_renditions(
         grid_height: pixels(thumbnails.grid.height),
     };
 
-    // Both files are in place before the photo is marked ready, so a page
+    // Every file is in place before the photo is marked ready, so a page
     // never links to a rendition that does not exist yet.
-    let lightbox_key = rendition_key(job, project, PhotoObject::Lightbox);
-    let grid_key = rendition_key(job, project, PhotoObject::Grid);
-    ctx.store
-        .put(&lightbox_key, Bytes::from(thumbnails.lightbox.jpeg))
-        .await?;
-    ctx.store
-        .put(&grid_key, Bytes::from(thumbnails.grid.jpeg))
-        .await?;
+    for (size, rendition) in thumbnails.renditions() {
+        let key = rendition_key(job, project, size.object());
+        ctx.store
+            .put(&key, Bytes::from(rendition.jpeg.clone()))
+            .await?;
+    }
 
     let mut tx = ctx.db.tenant(job.tenant_id).await?;
     photos::mark_ready(&mut tx, job.photo_id, sizes).await?;
@@ -139,9 +138,9 @@ async fn reject_photo(
     project: ProjectId,
     reason: &str,
 ) -> Result<(), Error> {
-    for object in [PhotoObject::Grid, PhotoObject::Lightbox] {
+    for size in RenditionSize::ALL {
         ctx.store
-            .delete(&rendition_key(job, project, object))
+            .delete(&rendition_key(job, project, size.object()))
             .await?;
     }
 

@@ -53,14 +53,16 @@ async fn rotated_photos_become_ready() {
         assert_eq!(stored.grid_height, Some(320), "{name}");
         assert_eq!(stored.error, None, "{name}");
 
-        let grid = photo_key(tenant, project.id, photo, PhotoObject::Grid);
-        let lightbox = photo_key(tenant, project.id, photo, PhotoObject::Lightbox);
-        assert_eq!(stored_size(&harness, &grid).await, (480, 320), "{name}");
-        assert_eq!(
-            stored_size(&harness, &lightbox).await,
-            (1600, 1067),
-            "{name}"
-        );
+        let expected_sizes = [
+            (PhotoObject::Grid, (480, 320)),
+            (PhotoObject::Grid2x, (960, 640)),
+            (PhotoObject::Lightbox, (1024, 683)),
+            (PhotoObject::Lightbox2x, (1800, 1200)),
+        ];
+        for (object, size) in expected_sizes {
+            let key = photo_key(tenant, project.id, photo, object);
+            assert_eq!(stored_size(&harness, &key).await, size, "{name} {object:?}");
+        }
     }
     harness.finish().await;
 }
@@ -157,21 +159,25 @@ async fn pdf_named_jpg_is_rejected() {
     let ThumbnailOutcome::Rejected { reason } = outcome else {
         panic!("expected a rejection, got {outcome:?}");
     };
-    assert!(reason.contains("not a JPEG or PNG image"), "{reason}");
+    assert!(
+        reason.contains("not a JPEG, PNG, WebP or TIFF image"),
+        "{reason}"
+    );
     let stored = harness.photo(tenant, photo).await;
     assert_eq!(stored.status, PhotoStatus::Failed);
     assert_eq!(stored.error.as_deref(), Some(reason.as_str()));
     assert_eq!(stored.width, None);
-    assert!(
-        !harness
-            .has_object(tenant, project.id, photo, PhotoObject::Grid)
-            .await
-    );
-    assert!(
-        !harness
-            .has_object(tenant, project.id, photo, PhotoObject::Lightbox)
-            .await
-    );
+    for object in [
+        PhotoObject::Grid,
+        PhotoObject::Grid2x,
+        PhotoObject::Lightbox,
+        PhotoObject::Lightbox2x,
+    ] {
+        assert!(
+            !harness.has_object(tenant, project.id, photo, object).await,
+            "{object:?} is left"
+        );
+    }
     assert!(
         harness
             .has_object(tenant, project.id, photo, PhotoObject::Original)

@@ -11,6 +11,7 @@ pub mod invoices;
 pub mod notices;
 pub mod photos;
 pub mod projects;
+pub mod stripe;
 pub mod tenants;
 
 use std::time::Duration;

@@ -98,6 +98,40 @@ pub async fn insert(
     Ok(row.into())
 }
 
+/// Stores the SHA-256 of a photo's original, which
+/// [`find_by_content_hash`] looks up.
+pub async fn set_content_hash(
+    tx: &mut TenantTx,
+    id: PhotoId,
+    sha256: &[u8; 32],
+) -> Result<(), DomainError> {
+    sqlx::query("UPDATE photos SET content_sha256 = $2 WHERE id = $1")
+        .bind(id)
+        .bind(&sha256[..])
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Returns the oldest photo of `project` whose original has this SHA-256,
+/// if any, so an upload of the same bytes is recognised as a duplicate.
+pub async fn find_by_content_hash(
+    tx: &mut TenantTx,
+    project: ProjectId,
+    sha256: &[u8; 32],
+) -> Result<Option<Photo>, DomainError> {
+    let row: Option<PhotoRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        photo_columns!(),
+        " FROM photos WHERE project_id = $1 AND content_sha256 = $2 ORDER BY created_at, id LIMIT 1"
+    ))
+    .bind(project)
+    .bind(&sha256[..])
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(Photo::from))
+}
+
 /// Loads one photo.
 pub async fn get(tx: &mut TenantTx, id: PhotoId) -> Result<Photo, DomainError> {
     let row: Option<PhotoRow> = sqlx::query_as(concat!(

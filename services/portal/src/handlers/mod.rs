@@ -3,9 +3,11 @@
 
 mod actions;
 mod pages;
+mod pay;
 
 pub use actions::{respond, toggle_favourite};
 pub use pages::{events, not_found, page, photo, project_state};
+pub use pay::pay;
 
 use proofsheet_domain::PhotoId;
 use proofsheet_domain::db::TenantTx;

@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
 use proofsheet_domain::db::photos::PhotoStatus;
-use proofsheet_media::{PhotoObject, StoreError};
+use proofsheet_media::{RenditionSize, StoreError, content_etag};
 
 use super::visible_photo;
 use crate::assets;
@@ -30,11 +30,14 @@ const PHOTO_CACHE: &str = "private, max-age=31536000, immutable";
 pub async fn page(
     State(state): State<AppState>,
     Path(token): Path<String>,
+    Query(query): Query<PageQuery>,
 ) -> Result<Response, PortalError> {
     let link = state.open_link(&token).await?;
     let mut tx = state.begin(&link).await?;
-    let snapshot = Snapshot::load(&mut tx, link.project).await?;
+    let mut snapshot = Snapshot::load(&mut tx, link.project).await?;
     tx.commit().await?;
+    snapshot.online_payment &= state.stripe().is_some();
+    snapshot.returned_from_checkout = query.payment.as_deref() == Some("processing");
 
     let page = snapshot.page(&token, assets::version(), Utc::now());
     let context = tera::Context::from_serialize(page)
@@ -44,6 +47,14 @@ pub async fn page(
         .render("page.html", &context)
         .map_err(|e| PortalError::internal(e, "rendering the portal page failed"))?;
     Ok(Html(html).into_response())
+}
+
+/// The query of the portal page: `payment=processing` after a return from
+/// Stripe Checkout.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    payment: Option<String>,
 }
 
 /// `GET /p/{token}/state`: stage, invoices and counts as JSON, which the
@@ -78,17 +89,20 @@ pub async fn events(
     Ok(response)
 }
 
-/// `GET /p/{token}/photos/{photo_id}/{size}`: the `grid` or `lightbox` JPEG
-/// of a ready photo of this token's project.
+/// `GET /p/{token}/photos/{photo_id}/{size}`: one JPEG rendition of a ready
+/// photo of this token's project, where `size` is a [`RenditionSize`] URL
+/// name (`grid`, `grid-2x`, `lightbox`, `lightbox-2x`).
+///
+/// The response has a strong `ETag` of the content and a year-long
+/// `immutable` cache lifetime, and a matching `If-None-Match` gets 304.
 pub async fn photo(
     State(state): State<AppState>,
     Path((token, photo_id, size)): Path<(String, String, String)>,
+    request_headers: HeaderMap,
 ) -> Result<Response, PortalError> {
     let link = state.open_link(&token).await?;
-    let object = match size.as_str() {
-        "grid" => PhotoObject::Grid,
-        "lightbox" => PhotoObject::Lightbox,
-        _ => return Err(PortalError::NotFound("photo")),
+    let Some(size) = RenditionSize::from_url_name(&size) else {
+        return Err(PortalError::NotFound("photo"));
     };
     let mut tx = state.begin(&link).await?;
     let photo = visible_photo(&mut tx, &link, &photo_id).await?;
@@ -97,8 +111,18 @@ pub async fn photo(
         return Err(PortalError::NotFound("photo"));
     }
 
-    let key = proofsheet_media::photo_key(link.tenant, link.project, photo.id, object);
-    let jpeg = match state.media().get(&key).await {
+    let read = |size: RenditionSize| {
+        let key = proofsheet_media::photo_key(link.tenant, link.project, photo.id, size.object());
+        let media = state.media();
+        async move { (media.get(&key).await, key) }
+    };
+    let (mut result, mut key) = read(size).await;
+    if matches!(result, Err(StoreError::NotFound { .. })) && size != size.standard_density() {
+        // Photos processed before the 2x renditions existed have only the
+        // 1x ones, which still fill the slot, at lower density.
+        (result, key) = read(size.standard_density()).await;
+    }
+    let jpeg = match result {
         Ok(jpeg) => jpeg,
         Err(StoreError::NotFound { .. }) => {
             // The photo is marked ready, so its renditions should exist.
@@ -107,11 +131,31 @@ pub async fn photo(
         }
         Err(e) => return Err(PortalError::internal(e, "reading a photo rendition failed")),
     };
-    let headers = [
-        (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
+
+    let etag = content_etag(&jpeg);
+    let etag_value = HeaderValue::from_str(&etag)
+        .map_err(|e| PortalError::internal(e, "building the ETag header failed"))?;
+    let cache_headers = [
         (header::CACHE_CONTROL, HeaderValue::from_static(PHOTO_CACHE)),
+        (header::ETAG, etag_value),
     ];
-    Ok((headers, jpeg).into_response())
+    if if_none_match_hits(&request_headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, cache_headers).into_response());
+    }
+    let content_type = [(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"))];
+    Ok((content_type, cache_headers, jpeg).into_response())
+}
+
+/// Returns whether `If-None-Match` lists `etag` or is `*`. Weak tags
+/// (`W/"…"`) match too, because RFC 9110 specifies the weak comparison for this header.
+fn if_none_match_hits(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|tag| tag.trim())
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
 }
 
 /// Returns the unknown-link page for every other path.

@@ -4,5 +4,6 @@
 mod actions;
 mod live;
 mod page;
+mod pay;
 mod photos;
 mod support;

@@ -11,7 +11,13 @@ async fn photo_served_through_own_token() {
     let photo = portal.add_ready_photo().await;
     portal.move_to(Stage::PhotosReady).await;
 
-    for (size, name) in [("grid", "grid.jpg"), ("lightbox", "lightbox.jpg")] {
+    let sizes = [
+        ("grid", "grid.jpg"),
+        ("grid-2x", "grid-2x.jpg"),
+        ("lightbox", "lightbox.jpg"),
+        ("lightbox-2x", "lightbox-2x.jpg"),
+    ];
+    for (size, name) in sizes {
         let response = portal
             .get(&format!("{}/photos/{photo}/{size}", portal.page()))
             .await;
@@ -24,6 +30,49 @@ async fn photo_served_through_own_token() {
             response.body.as_ref(),
             rendition_bytes(photo, name).as_slice()
         );
+    }
+}
+
+#[tokio::test]
+async fn photo_revalidates_with_etag() {
+    let portal = Portal::new().await;
+    let photo = portal.add_ready_photo().await;
+    portal.move_to(Stage::PhotosReady).await;
+    let url = format!("{}/photos/{photo}/grid", portal.page());
+
+    let first = portal.get(&url).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let etag = first.header(header::ETAG);
+    assert!(etag.starts_with('"'), "{etag}");
+    assert!(etag.ends_with('"'), "{etag}");
+    assert_eq!(
+        etag,
+        proofsheet_media::content_etag(&rendition_bytes(photo, "grid.jpg"))
+    );
+
+    let revalidated = portal
+        .get_with_header(&url, header::IF_NONE_MATCH, etag)
+        .await;
+    assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED);
+    assert!(revalidated.body.is_empty());
+    assert_eq!(revalidated.header(header::ETAG), etag);
+
+    let changed = portal
+        .get_with_header(&url, header::IF_NONE_MATCH, "\"something-else\"")
+        .await;
+    assert_eq!(changed.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_rendition_is_not_found() {
+    let portal = Portal::new().await;
+    let photo = portal.add_ready_photo().await;
+    portal.move_to(Stage::PhotosReady).await;
+    for size in ["original", "grid.jpg", "huge"] {
+        let response = portal
+            .get(&format!("{}/photos/{photo}/{size}", portal.page()))
+            .await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{size}");
     }
 }
 

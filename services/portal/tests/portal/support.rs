@@ -167,6 +167,37 @@ impl Portal {
         self.send(Method::GET, path, None, false).await
     }
 
+    /// Sends a GET with one extra request header.
+    pub async fn get_with_header(
+        &self,
+        path: &str,
+        name: header::HeaderName,
+        value: &str,
+    ) -> TestResponse {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(name, value)
+            .body(Body::empty())
+            .expect("valid request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router never fails");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), 10 * 1024 * 1024)
+            .await
+            .expect("read body");
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub async fn get_json(&self, path: &str) -> TestResponse {
         self.send(Method::GET, path, None, true).await
     }
@@ -292,7 +323,12 @@ pub async fn add_photo(
     match state {
         PhotoState::Processing => {}
         PhotoState::Ready => {
-            for object in [PhotoObject::Grid, PhotoObject::Lightbox] {
+            for object in [
+                PhotoObject::Grid,
+                PhotoObject::Grid2x,
+                PhotoObject::Lightbox,
+                PhotoObject::Lightbox2x,
+            ] {
                 let name = object.file_name();
                 let key = proofsheet_media::photo_key(tenant, project, id, object);
                 media

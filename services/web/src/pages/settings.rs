@@ -14,6 +14,7 @@ use crate::AppState;
 use crate::api::parse_id;
 use crate::auth::{StudioUser, csrf_token, verify_csrf};
 use crate::error::PageError;
+use crate::stripe::billing::SettingsView;
 
 /// `GET /settings`.
 pub async fn show(
@@ -24,6 +25,7 @@ pub async fn show(
     let mut tx = state.db.tenant(user.tenant_id).await?;
     let studio = tenants::current(&mut tx).await?;
     let keys = auth::list_api_keys(&mut tx).await?;
+    let stripe = SettingsView::load(&state, &mut tx).await?;
     tx.commit().await?;
     let (jar, token) = csrf_token(jar, state.config.cookie_secure);
     let mut context = tera::Context::new();
@@ -31,6 +33,7 @@ pub async fn show(
     context.insert("studio_name", &studio.name);
     context.insert("studio", &studio);
     context.insert("keys", &keys);
+    context.insert("stripe", &stripe);
     Ok((jar, render(&state, "settings.html", &context)?).into_response())
 }
 
@@ -78,12 +81,14 @@ pub async fn create_key(
     let (_, secret) = auth::create_api_key(&mut tx, &form.name).await?;
     let studio = tenants::current(&mut tx).await?;
     let keys = auth::list_api_keys(&mut tx).await?;
+    let stripe = SettingsView::load(&state, &mut tx).await?;
     tx.commit().await?;
     let mut context = tera::Context::new();
     context.insert("csrf_token", &form.csrf_token);
     context.insert("studio_name", &studio.name);
     context.insert("studio", &studio);
     context.insert("keys", &keys);
+    context.insert("stripe", &stripe);
     context.insert("new_key", secret.expose());
     Ok(render(&state, "settings.html", &context)?.into_response())
 }

@@ -1,0 +1,108 @@
+//! `POST /p/{token}/invoices/{invoice_id}/pay`: sends the client to Stripe
+//! Checkout for an unpaid invoice, on the studio's connected account.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use proofsheet_domain::db::stripe::{self as store, CheckoutSession};
+use proofsheet_domain::db::{invoices, tenants};
+use proofsheet_domain::{DomainError, InvoiceId};
+use proofsheet_stripe::client::InvoiceCheckout;
+
+use crate::error::PortalError;
+use crate::state::AppState;
+
+/// Redirects to a Checkout Session for the invoice. A paid invoice sends the
+/// client back to the page, and an invoice with an open session reuses it,
+/// so paying twice cannot start a second charge. Concurrent requests for one
+/// invoice take turns on the invoice's row lock.
+pub async fn pay(
+    State(state): State<AppState>,
+    Path((token, invoice_id)): Path<(String, String)>,
+) -> Result<Response, PortalError> {
+    let link = state.open_link(&token).await?;
+    let invoice_id: InvoiceId = invoice_id
+        .parse()
+        .map_err(|_| PortalError::NotFound("invoice"))?;
+    let Some(stripe) = state.stripe() else {
+        return Err(PortalError::Conflict(
+            "online payment is not available; pay the studio the usual way".into(),
+        ));
+    };
+    let back = format!("{}/p/{token}#invoices", stripe.portal_base);
+
+    let mut tx = state.begin(&link).await?;
+    let invoice = match invoices::get(&mut tx, invoice_id).await {
+        Ok(invoice) if invoice.project_id == link.project => invoice,
+        Ok(_) | Err(DomainError::NotFound(_)) => return Err(PortalError::NotFound("invoice")),
+        Err(e) => return Err(e.into()),
+    };
+    if invoice.paid_at.is_some() {
+        return Ok(Redirect::to(&back).into_response());
+    }
+    let account = store::account(&mut tx).await?;
+    let Some(account_id) = account
+        .stripe_account_id
+        .filter(|_| account.charges_enabled)
+    else {
+        return Err(PortalError::Conflict(
+            "this studio does not take card payments yet; pay the studio the usual way".into(),
+        ));
+    };
+    if let Some(open) = store::lock_open_checkout(&mut tx, invoice_id).await? {
+        tx.commit().await?;
+        return Ok(Redirect::to(&open.url).into_response());
+    }
+
+    // The Stripe call happens while this transaction holds the invoice's row
+    // lock, so a concurrent request waits and then finds this session.
+    let studio = tenants::current(&mut tx).await?;
+    let attempt = store::checkout_count(&mut tx, invoice_id).await?;
+    let tenant_id = link.tenant.to_string();
+    let invoice_text = invoice_id.to_string();
+    let description = format!("{} · {}", invoice.kind.label(), studio.name);
+    let idempotency_key = format!("checkout-{invoice_text}-{attempt}");
+    let success_url = format!(
+        "{}/p/{token}?payment=processing#invoices",
+        stripe.portal_base
+    );
+    let session = stripe
+        .client
+        .create_invoice_checkout(&InvoiceCheckout {
+            account: &account_id,
+            tenant_id: &tenant_id,
+            invoice_id: &invoice_text,
+            description: &description,
+            amount_minor: invoice.amount.amount_minor,
+            currency: invoice.amount.currency.code(),
+            success_url: &success_url,
+            cancel_url: &back,
+            idempotency_key: &idempotency_key,
+        })
+        .await
+        .map_err(|e| PortalError::internal(e, "creating a Stripe Checkout Session failed"))?;
+    let Some(url) = session.url.clone() else {
+        return Err(PortalError::internal(
+            anyhow::anyhow!("the Checkout Session has no url"),
+            "creating a Stripe Checkout Session failed",
+        ));
+    };
+    // Stripe's default lifetime of a Checkout Session is 24 hours.
+    let expires_at = session
+        .expires_at
+        .and_then(|at| DateTime::<Utc>::from_timestamp(at, 0))
+        .unwrap_or_else(|| Utc::now() + chrono::Duration::hours(24));
+    let stored = CheckoutSession {
+        session_id: session.id,
+        url: url.clone(),
+        expires_at,
+    };
+    store::insert_checkout(&mut tx, invoice_id, &stored).await?;
+    tx.commit().await?;
+    tracing::info!(
+        tenant.id = %link.tenant,
+        invoice.id = %invoice_id,
+        "Checkout Session created for an invoice"
+    );
+    Ok(Redirect::to(&url).into_response())
+}

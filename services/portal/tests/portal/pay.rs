@@ -1,0 +1,265 @@
+//! Paying an invoice from the portal through Stripe Checkout, against a
+//! local server that serves Stripe's Checkout Session call.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::post;
+use axum::{Form, Json, Router};
+use proofsheet_domain::db::invoices;
+use proofsheet_domain::db::stripe::{self, PaymentReceived};
+use proofsheet_portal::PortalStripe;
+use serde_json::{Value, json};
+
+use crate::support::Portal;
+
+/// One `POST /v1/checkout/sessions` the mock received.
+#[derive(Clone, Debug)]
+struct Received {
+    account: String,
+    idempotency_key: String,
+    form: Vec<(String, String)>,
+}
+
+#[derive(Clone, Default)]
+struct MockStripe {
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl MockStripe {
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+/// Responds like Stripe: the same idempotency key returns the same session.
+async fn create_session(
+    State(mock): State<MockStripe>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> (StatusCode, Json<Value>) {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    if header("authorization") != "Bearer sk_test_local_only" {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": {"type": "invalid_request_error", "message": "bad key"}})),
+        );
+    }
+    let key = header("idempotency-key");
+    let mut received = mock.received.lock().expect("lock");
+    let number = received
+        .iter()
+        .position(|r| r.idempotency_key == key)
+        .unwrap_or(received.len());
+    if number == received.len() {
+        received.push(Received {
+            account: header("stripe-account"),
+            idempotency_key: key,
+            form,
+        });
+    }
+    let id = format!("cs_test_mock_{number}");
+    let expires_at = chrono::Utc::now().timestamp() + 86_400;
+    (
+        StatusCode::OK,
+        Json(json!({
+            "id": id, "object": "checkout.session", "mode": "payment", "status": "open",
+            "url": format!("https://checkout.stripe.test/c/pay/{id}"), "expires_at": expires_at
+        })),
+    )
+}
+
+async fn start_mock() -> (MockStripe, String) {
+    let mock = MockStripe::default();
+    let app = Router::new()
+        .route("/v1/checkout/sessions", post(create_session))
+        .with_state(mock.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind mock");
+    let base = format!("http://{}", listener.local_addr().expect("mock address"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (mock, base)
+}
+
+/// Builds a portal whose studio has a connected account that takes payments, with
+/// one unpaid invoice, talking to a fresh mock.
+async fn connected_portal() -> (Portal, MockStripe, String) {
+    let portal = Portal::new().await;
+    let (mock, base) = start_mock().await;
+    portal.state.set_stripe(PortalStripe {
+        client: proofsheet_stripe::StripeClient::new(
+            base.parse().expect("mock URL"),
+            "sk_test_local_only".to_owned(),
+        )
+        .expect("client"),
+        portal_base: "https://portal.example.test".to_owned(),
+    });
+    let mut tx = portal.tx().await;
+    stripe::set_connected_account(&mut tx, "acct_studio_test")
+        .await
+        .expect("connect");
+    stripe::set_account_state(&mut tx, "acct_studio_test", true, true)
+        .await
+        .expect("account state");
+    tx.commit().await.expect("commit");
+    portal
+        .add_invoice("deposit", 48_500, "2099-01-31", false)
+        .await;
+    let mut tx = portal.tx().await;
+    let invoice = invoices::for_project(&mut tx, portal.project)
+        .await
+        .expect("invoices")[0]
+        .id
+        .to_string();
+    tx.commit().await.expect("commit");
+    (portal, mock, invoice)
+}
+
+fn field<'a>(received: &'a Received, name: &str) -> &'a str {
+    received
+        .form
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn unpaid_invoice_shows_pay_button() {
+    let (portal, _mock, invoice) = connected_portal().await;
+    let page = portal.get(&portal.page()).await.text();
+    assert!(page.contains(&format!("/invoices/{invoice}/pay")), "{page}");
+    assert!(page.contains("Pay €485.00"), "{page}");
+}
+
+#[tokio::test]
+async fn no_pay_button_without_connected_account() {
+    let portal = Portal::new().await;
+    portal
+        .add_invoice("deposit", 48_500, "2099-01-31", false)
+        .await;
+    let page = portal.get(&portal.page()).await.text();
+    assert!(!page.contains("/pay\""), "{page}");
+    assert!(page.contains("Unpaid"), "{page}");
+}
+
+#[tokio::test]
+async fn pay_creates_one_session_on_the_connected_account() {
+    let (portal, mock, invoice) = connected_portal().await;
+    let path = format!("{}/invoices/{invoice}/pay", portal.page());
+
+    let first = portal.post_form(&path, "", false).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.text());
+    assert_eq!(
+        first.header(header::LOCATION),
+        "https://checkout.stripe.test/c/pay/cs_test_mock_0"
+    );
+    let second = portal.post_form(&path, "", false).await;
+    assert_eq!(
+        second.header(header::LOCATION),
+        first.header(header::LOCATION)
+    );
+
+    let received = mock.received();
+    assert_eq!(received.len(), 1, "an open session is reused");
+    let session = &received[0];
+    assert_eq!(session.account, "acct_studio_test");
+    assert_eq!(session.idempotency_key, format!("checkout-{invoice}-0"));
+    assert_eq!(field(session, "mode"), "payment");
+    assert_eq!(field(session, "metadata[invoice_id]"), invoice);
+    assert_eq!(
+        field(session, "metadata[studio_id]"),
+        portal.tenant.to_string()
+    );
+    assert_eq!(
+        field(session, "payment_intent_data[metadata][invoice_id]"),
+        invoice
+    );
+    assert_eq!(
+        field(session, "line_items[0][price_data][unit_amount]"),
+        "48500"
+    );
+    assert_eq!(field(session, "line_items[0][price_data][currency]"), "eur");
+    assert!(
+        field(session, "success_url").ends_with("?payment=processing#invoices"),
+        "{session:?}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_pay_requests_create_one_session() {
+    let (portal, mock, invoice) = connected_portal().await;
+    let path = format!("{}/invoices/{invoice}/pay", portal.page());
+    let answers =
+        futures::future::join_all((0..6).map(|_| portal.post_form(&path, "", false))).await;
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text());
+    }
+    assert_eq!(mock.received().len(), 1);
+}
+
+#[tokio::test]
+async fn paid_invoice_creates_no_session() {
+    let (portal, mock, invoice) = connected_portal().await;
+    let mut tx = portal.tx().await;
+    let id = invoice.parse().expect("invoice id");
+    invoices::mark_paid(&mut tx, portal.project, id)
+        .await
+        .expect("mark paid");
+    tx.commit().await.expect("commit");
+
+    let path = format!("{}/invoices/{invoice}/pay", portal.page());
+    let answer = portal.post_form(&path, "", false).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert!(answer.header(header::LOCATION).ends_with("#invoices"));
+    assert!(mock.received().is_empty());
+}
+
+#[tokio::test]
+async fn return_from_checkout_shows_processing_then_paid() {
+    let (portal, _mock, invoice) = connected_portal().await;
+    let path = format!("{}/invoices/{invoice}/pay", portal.page());
+    portal.post_form(&path, "", false).await;
+
+    let returned = format!("{}?payment=processing", portal.page());
+    let page = portal.get(&returned).await.text();
+    assert!(page.contains("Payment processing"), "{page}");
+    assert!(!page.contains("Pay €485.00"), "{page}");
+
+    // The webhook lands.
+    let mut tx = portal.tx().await;
+    let payment = PaymentReceived {
+        invoice_id: invoice.parse().expect("invoice id"),
+        payment_intent_id: "pi_test_portal",
+        amount_minor: 48_500,
+        currency: "eur",
+        paid_at: chrono::Utc::now(),
+    };
+    stripe::record_payment(&mut tx, &payment)
+        .await
+        .expect("record payment");
+    tx.commit().await.expect("commit");
+
+    let page = portal.get(&returned).await.text();
+    assert!(!page.contains("Payment processing"), "{page}");
+    assert!(page.contains("Paid on"), "{page}");
+}
+
+#[tokio::test]
+async fn pay_for_another_projects_invoice_is_not_found() {
+    let (portal, mock, _invoice) = connected_portal().await;
+    let path = format!("{}/invoices/{}/pay", portal.page(), uuid::Uuid::new_v4());
+    let answer = portal.post_form(&path, "", false).await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert!(mock.received().is_empty());
+}

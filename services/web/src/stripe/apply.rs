@@ -1,0 +1,432 @@
+//! Applies one verified Stripe event. Each event's id is recorded in the
+//! same transaction as its effect, so a duplicate delivery finds the id and
+//! changes nothing, and every effect is written to commute (see
+//! `proofsheet_domain::db::stripe`), so delivery order does not change the
+//! final state.
+
+use chrono::{DateTime, Utc};
+use proofsheet_domain::db::stripe::{
+    self as store, PaymentOutcome, PaymentReceived, PlanStatus, RefundReported, SubscriptionChange,
+};
+use proofsheet_domain::db::{TenantTx, invoices};
+use proofsheet_domain::{InvoiceId, ProjectId, TenantId};
+use proofsheet_jobs::live::{self, ProjectEvent};
+use proofsheet_stripe::Event;
+use proofsheet_stripe::event::{
+    Account, Charge, CheckoutSession, Metadata, PaymentIntent, Subscription,
+};
+
+use crate::AppState;
+
+/// The result of applying an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The effect was written; the name is the stored outcome.
+    Applied(&'static str),
+    /// Acknowledged without an effect, for the reason named.
+    Ignored(&'static str),
+    /// An event type this service does not handle.
+    UnhandledType,
+    /// The event id was already recorded.
+    Duplicate,
+}
+
+impl Applied {
+    /// Returns the outcome name, as stored in `stripe_events.outcome`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Applied::Applied(name) | Applied::Ignored(name) => name,
+            Applied::UnhandledType => "unhandled_type",
+            Applied::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// Applies `event`, whose signature has been verified.
+///
+/// # Errors
+///
+/// Database failures. Nothing of the event is kept then, so a redelivery
+/// applies it in full.
+pub async fn apply(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
+    match event.event_type.as_str() {
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+            checkout_completed(state, event).await
+        }
+        "checkout.session.expired" => checkout_expired(state, event).await,
+        "payment_intent.succeeded" => payment_succeeded(state, event).await,
+        "payment_intent.payment_failed" => payment_failed(state, event).await,
+        "charge.refunded" => charge_refunded(state, event).await,
+        "customer.subscription.created"
+        | "customer.subscription.updated"
+        | "customer.subscription.deleted" => subscription_changed(state, event).await,
+        "account.updated" => account_updated(state, event).await,
+        // NOTE: invoice.payment_failed of a plan renewal is acknowledged and
+        // recorded; the "update your card" email is not sent yet. The plan
+        // state follows from customer.subscription.updated.
+        "invoice.payment_failed" | "invoice.paid" => {
+            record_only(state, event, "acknowledged").await
+        }
+        _ => record_only(state, event, "unhandled_type").await,
+    }
+}
+
+async fn checkout_completed(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
+    let session: CheckoutSession = event.object()?;
+    if session.mode.as_deref() != Some("payment") {
+        // Plan subscriptions take effect through customer.subscription.*.
+        return record_only(state, event, "acknowledged").await;
+    }
+    let Some(tenant) = payment_tenant(state, event, &session.metadata).await? else {
+        return record_only(state, event, "tenant_not_found").await;
+    };
+    let invoice = invoice_id(&session.metadata).or_else(|| {
+        session
+            .client_reference_id
+            .as_deref()
+            .and_then(|id| id.parse().ok())
+    });
+    let (Some(invoice), Some(payment_intent)) = (invoice, session.payment_intent.as_deref()) else {
+        return record_in_tenant(state, event, tenant, "not_ours").await;
+    };
+    let Some(mut tx) = begin(state, event, tenant).await? else {
+        return Ok(Applied::Duplicate);
+    };
+    if session.payment_status.as_deref() != Some("paid") {
+        // An asynchronous method (such as a bank debit) pays later, with
+        // checkout.session.async_payment_succeeded.
+        return finish(tx, event, Applied::Ignored("not_paid_yet")).await;
+    }
+    store::close_checkout(&mut tx, &session.id, "complete").await?;
+    let payment = PaymentReceived {
+        invoice_id: invoice,
+        payment_intent_id: payment_intent,
+        amount_minor: session.amount_total.unwrap_or(0),
+        currency: session.currency.as_deref().unwrap_or(""),
+        paid_at: unix(event.created),
+    };
+    let outcome = store::record_payment(&mut tx, &payment).await?;
+    payment_result(state, tx, event, invoice, outcome).await
+}
+
+async fn checkout_expired(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
+    let session: CheckoutSession = event.object()?;
+    let Some(tenant) = payment_tenant(state, event, &session.metadata).await? else {
+        return record_only(state, event, "tenant_not_found").await;
+    };
+    let Some(mut tx) = begin(state, event, tenant).await? else {
+        return Ok(Applied::Duplicate);
+    };
+    store::close_checkout(&mut tx, &session.id, "expired").await?;
+    let project = match invoice_id(&session.metadata) {
+        Some(invoice) => project_of(&mut tx, invoice).await?,
+        None => None,
+    };
+    finish(tx, event, Applied::Applied("applied")).await?;
+    if let Some(project) = project {
+        publish(state, project).await;
+    }
+    Ok(Applied::Applied("applied"))
+}
+
+async fn payment_succeeded(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
+    let intent: PaymentIntent = event.object()?;
+    let Some(tenant) = payment_tenant(state, event, &intent.metadata).await? else {
+        return record_only(state, event, "tenant_not_found").await;
+    };
+    let Some(invoice) = invoice_id(&intent.metadata) else {
+        return record_in_tenant(state, event, tenant, "not_ours").await;
+    };
+    let Some(mut tx) = begin(state, event, tenant).await? else {
+        return Ok(Applied::Duplicate);
+    };
+    let payment = PaymentReceived {
+        invoice_id: invoice,
+        payment_intent_id: &intent.id,
+        amount_minor: intent.amount_received.or(intent.amount).unwrap_or(0),
+        currency: intent.currency.as_deref().unwrap_or(""),
+        paid_at: unix(event.created),
+    };
+    let outcome = store::record_payment(&mut tx, &payment).await?;
+    payment_result(state, tx, event, invoice, outcome).await
+}
+
+async fn payment_failed(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
+    let intent: PaymentIntent = event.object()?;
+    let Some(tenant) = payment_tenant(state, event, &intent.metadata).await? else {
+        return record_only(state, event, "tenant_not_found").await;
+    };
+    let Some(invoice) = invoice_id(&intent.metadata) else {
+        return record_in_tenant(state, event, tenant, "not_ours").await;
+    };
+    let Some(mut tx) = begin(state, event, tenant).await? else {
+        return Ok(Applied::Duplicate);
+    };
+    let error = intent.last_payment_error.as_ref();
+    let recorded = store::record_payment_failure(
+        &mut tx,
+        invoice,
+        error.and_then(|e| e.code.as_deref()),
+        error.and_then(|e| e.decline_code.as_deref()),
+        event.created,
+    )
+    .await?;
+    let project = project_of(&mut tx, invoice).await?;
+    if !recorded {
+        return finish(tx, event, Applied::Ignored("ignored_older")).await;
+    }
+    let applied = finish(tx, event, Applied::Applied("applied")).await?;
+    if let Some(project) = project {
+        publish(state, project).await;
+    }
+    Ok(applied)
+}
+
+async fn charge_refunded(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
+    let charge: Charge = event.object()?;
+    let Some(tenant) = payment_tenant(state, event, &charge.metadata).await? else {
+        return record_only(state, event, "tenant_not_found").await;
+    };
+    // NOTE: the invoice is found through the charge's metadata, which our
+    // Checkout Sessions copy onto the PaymentIntent and so onto its charges.
+    let (Some(invoice), Some(payment_intent)) = (
+        invoice_id(&charge.metadata),
+        charge.payment_intent.as_deref(),
+    ) else {
+        return record_in_tenant(state, event, tenant, "not_ours").await;
+    };
+    let Some(mut tx) = begin(state, event, tenant).await? else {
+        return Ok(Applied::Duplicate);
+    };
+    let refund = RefundReported {
+        payment: PaymentReceived {
+            invoice_id: invoice,
+            payment_intent_id: payment_intent,
+            amount_minor: charge.amount.unwrap_or(0),
+            currency: charge.currency.as_deref().unwrap_or(""),
+            paid_at: unix(charge.created.unwrap_or(event.created)),
+        },
+        amount_refunded_minor: charge.amount_refunded.unwrap_or(0),
+    };
+    let outcome = store::record_refund(&mut tx, &refund).await?;
+    payment_result(state, tx, event, invoice, outcome).await
+}
+
+async fn subscription_changed(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
+    // Plan subscriptions live on the platform account. A subscription on a
+    // studio's connected account is the studio's own business, and its
+    // metadata must not move any studio's plan.
+    if event.account.is_some() {
+        return record_only(state, event, "not_ours").await;
+    }
+    let subscription: Subscription = event.object()?;
+    let claimed = claimed_tenant(&subscription.metadata);
+    let tenant = match claimed {
+        Some(tenant) if state.db.tenant_exists(tenant).await? => Some(tenant),
+        Some(_) => None,
+        None => match subscription.customer.as_deref() {
+            Some(customer) => state.db.resolve_stripe_customer(customer).await?,
+            None => None,
+        },
+    };
+    let Some(tenant) = tenant else {
+        return record_only(state, event, "tenant_not_found").await;
+    };
+    let status = if event.event_type == "customer.subscription.deleted" {
+        Some(PlanStatus::Cancelled)
+    } else {
+        subscription
+            .status
+            .as_deref()
+            .and_then(PlanStatus::from_stripe)
+    };
+    let Some(status) = status else {
+        return record_in_tenant(state, event, tenant, "status_not_mapped").await;
+    };
+    let Some(mut tx) = begin(state, event, tenant).await? else {
+        return Ok(Applied::Duplicate);
+    };
+    let change = SubscriptionChange {
+        subscription_id: &subscription.id,
+        customer_id: subscription.customer.as_deref(),
+        status,
+        trial_end: subscription.trial_end.map(unix),
+        period_end: subscription.current_period_end().map(unix),
+        event_created: event.created,
+    };
+    if store::apply_subscription(&mut tx, &change).await? {
+        tracing::info!(tenant.id = %tenant, plan_status = status.as_str(), "plan status changed");
+        finish(tx, event, Applied::Applied("applied")).await
+    } else {
+        finish(tx, event, Applied::Ignored("ignored_older")).await
+    }
+}
+
+async fn account_updated(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
+    let account: Account = event.object()?;
+    let Some(tenant) = state.db.resolve_stripe_account(&account.id).await? else {
+        return record_only(state, event, "tenant_not_found").await;
+    };
+    let Some(mut tx) = begin(state, event, tenant).await? else {
+        return Ok(Applied::Duplicate);
+    };
+    // NOTE: account flags carry no ordering field, so an older
+    // account.updated arriving late can restore an older pair of flags
+    // until the next one; the settings page re-reads the account from
+    // Stripe when the studio returns from onboarding.
+    store::set_account_state(
+        &mut tx,
+        &account.id,
+        account.charges_enabled,
+        account.details_submitted,
+    )
+    .await?;
+    finish(tx, event, Applied::Applied("applied")).await
+}
+
+/// Finishes a payment event: stores the outcome, commits, and notifies open
+/// portal pages that the invoice changed.
+async fn payment_result(
+    state: &AppState,
+    mut tx: TenantTx,
+    event: &Event,
+    invoice: InvoiceId,
+    outcome: PaymentOutcome,
+) -> anyhow::Result<Applied> {
+    let applied = match outcome {
+        PaymentOutcome::MarkedPaid => Applied::Applied(outcome.as_str()),
+        PaymentOutcome::AmountMismatch => {
+            tracing::error!(
+                event.id = %event.id,
+                tenant.id = %tx.tenant_id(),
+                invoice.id = %invoice,
+                "a Stripe payment does not match the invoice's amount or currency; \
+                 the payment is recorded and the invoice left unpaid"
+            );
+            Applied::Ignored(outcome.as_str())
+        }
+        PaymentOutcome::AlreadyPaid | PaymentOutcome::InvoiceNotFound => {
+            Applied::Ignored(outcome.as_str())
+        }
+    };
+    let project = project_of(&mut tx, invoice).await?;
+    finish(tx, event, applied).await?;
+    if let Some(project) = project {
+        publish(state, project).await;
+    }
+    Ok(applied)
+}
+
+/// Opens the studio's transaction and records the event id in it. Returns
+/// `None` for an id already recorded; the transaction is rolled back then.
+async fn begin(
+    state: &AppState,
+    event: &Event,
+    tenant: TenantId,
+) -> anyhow::Result<Option<TenantTx>> {
+    let mut tx = state.db.tenant(tenant).await?;
+    let new = store::record_event(&mut tx, &event.id, &event.event_type, event.created).await?;
+    Ok(new.then_some(tx))
+}
+
+/// Stores a non-default outcome with the event and commits.
+async fn finish(mut tx: TenantTx, event: &Event, applied: Applied) -> anyhow::Result<Applied> {
+    if applied.as_str() != "applied" {
+        store::set_event_outcome(&mut tx, &event.id, applied.as_str()).await?;
+    }
+    tx.commit().await?;
+    Ok(applied)
+}
+
+/// Records an event that has no effect in the studio's transaction.
+async fn record_in_tenant(
+    state: &AppState,
+    event: &Event,
+    tenant: TenantId,
+    outcome: &'static str,
+) -> anyhow::Result<Applied> {
+    let Some(tx) = begin(state, event, tenant).await? else {
+        return Ok(Applied::Duplicate);
+    };
+    finish(tx, event, Applied::Ignored(outcome)).await
+}
+
+/// Records an event that belongs to no studio.
+async fn record_only(
+    state: &AppState,
+    event: &Event,
+    outcome: &'static str,
+) -> anyhow::Result<Applied> {
+    let new = state
+        .db
+        .record_platform_event(&event.id, &event.event_type, event.created, outcome)
+        .await?;
+    Ok(match (new, outcome) {
+        (false, _) => Applied::Duplicate,
+        (true, "unhandled_type") => Applied::UnhandledType,
+        (true, _) => Applied::Ignored(outcome),
+    })
+}
+
+/// Finds the studio a payment event belongs to. An event on a connected
+/// account belongs to the studio that owns the account, and its metadata
+/// must not name another studio: a studio could otherwise create a session
+/// on its own account naming another studio's invoice. An event on the
+/// platform account belongs to the studio in its metadata.
+async fn payment_tenant(
+    state: &AppState,
+    event: &Event,
+    metadata: &Metadata,
+) -> anyhow::Result<Option<TenantId>> {
+    let claimed = claimed_tenant(metadata);
+    match event.account.as_deref() {
+        Some(account) => {
+            let owner = state.db.resolve_stripe_account(account).await?;
+            match (owner, claimed) {
+                (Some(owner), Some(claimed)) if owner != claimed => {
+                    tracing::warn!(
+                        event.id = %event.id,
+                        tenant.id = %owner,
+                        "a Stripe event's metadata names another studio than the account's owner; ignored"
+                    );
+                    Ok(None)
+                }
+                (owner, _) => Ok(owner),
+            }
+        }
+        None => match claimed {
+            Some(tenant) if state.db.tenant_exists(tenant).await? => Ok(Some(tenant)),
+            _ => Ok(None),
+        },
+    }
+}
+
+fn claimed_tenant(metadata: &Metadata) -> Option<TenantId> {
+    metadata.get("studio_id").and_then(|id| id.parse().ok())
+}
+
+fn invoice_id(metadata: &Metadata) -> Option<InvoiceId> {
+    metadata.get("invoice_id").and_then(|id| id.parse().ok())
+}
+
+async fn project_of(tx: &mut TenantTx, invoice: InvoiceId) -> anyhow::Result<Option<ProjectId>> {
+    match invoices::get(tx, invoice).await {
+        Ok(invoice) => Ok(Some(invoice.project_id)),
+        Err(proofsheet_domain::DomainError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn publish(state: &AppState, project: ProjectId) {
+    live::publish(
+        &state.queues.connection(),
+        state.queues.namespace(),
+        project,
+        ProjectEvent::Invoices,
+    )
+    .await;
+}
+
+fn unix(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).unwrap_or(DateTime::UNIX_EPOCH)
+}

@@ -1,0 +1,395 @@
+//! `POST /webhooks/stripe` against the recorded Stripe events: signature
+//! checks, exactly-once effects, delivery order and unknown events.
+
+mod common;
+mod stripe_support;
+
+use std::sync::atomic::Ordering;
+
+use proofsheet_web::stripe::WebhookCounters;
+use serde_json::json;
+use stripe_support::*;
+
+#[tokio::test]
+async fn signatures_tsv_rows_are_accepted_or_rejected() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    let table = String::from_utf8(fixture("signatures.tsv")).expect("utf-8");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.starts_with("file\t"))
+        .map(|line| line.split('\t').collect())
+        .collect();
+    assert_eq!(rows.len(), 13, "every row of signatures.tsv is read");
+
+    // Rejected rows first, so "nothing was processed" is visible.
+    let (valid, rejected): (Vec<_>, Vec<_>) =
+        rows.iter().partition(|row| row[3].starts_with("VALID"));
+    assert_eq!(rejected.len(), 4);
+    for row in &rejected {
+        let now: i64 = row[2].parse().expect("verify_at_unix");
+        app.state.stripe.set_fixed_now(Some(now));
+        let (status, body) = deliver(&client, &app, &fixture(row[0]), Some(row[1])).await;
+        assert_eq!(status, 400, "{}: {body}", row[3]);
+        assert_eq!(body["error"]["code"], "bad_request", "{}", row[3]);
+        assert_eq!(count(&app, "stripe_events").await, 0, "{}", row[3]);
+        assert_eq!(count(&app, "payments").await, 0, "{}", row[3]);
+    }
+    for row in &valid {
+        let now: i64 = row[2].parse().expect("verify_at_unix");
+        app.state.stripe.set_fixed_now(Some(now));
+        let (status, body) = deliver(&client, &app, &fixture(row[0]), Some(row[1])).await;
+        assert_eq!(status, 200, "{}: {body}", row[0]);
+        assert_eq!(body["received"], true, "{}", row[0]);
+    }
+    assert_eq!(count(&app, "stripe_events").await, 9);
+    let counters = &app.state.stripe.counters;
+    assert_eq!(WebhookCounters::get(&counters.rejected), 4);
+}
+
+#[test]
+fn signing_reproduces_the_recorded_headers() {
+    let table = String::from_utf8(fixture("signatures.tsv")).expect("utf-8");
+    let valid = table
+        .lines()
+        .filter(|line| line.ends_with("VALID: accept (2xx) and process"));
+    let mut checked = 0;
+    for line in valid {
+        let columns: Vec<&str> = line.split('\t').collect();
+        let header = columns[1];
+        let t: i64 = header
+            .strip_prefix("t=")
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|t| t.parse().ok())
+            .expect("t= in header");
+        let signed = proofsheet_stripe::sign(&fixture(columns[0]), FIXTURE_SECRET, t);
+        assert_eq!(signed, header, "{}", columns[0]);
+        checked += 1;
+    }
+    assert_eq!(checked, 9);
+}
+
+#[tokio::test]
+async fn tampered_deliveries_are_rejected_without_effect() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    let body = fixture("01_checkout.session.completed.json");
+    let now = chrono::Utc::now().timestamp();
+    let good = proofsheet_stripe::sign(&body, FIXTURE_SECRET, now);
+
+    // One byte changed, at the start, in the amount and at the final newline.
+    let amount_at = body
+        .windows(5)
+        .position(|w| w == b"48500")
+        .expect("amount in body");
+    for position in [0, amount_at, body.len() - 1] {
+        let mut changed = body.clone();
+        changed[position] ^= 0x01;
+        let (status, _) = deliver(&client, &app, &changed, Some(&good)).await;
+        assert_eq!(status, 400, "byte {position} changed");
+    }
+    let mut longer = body.clone();
+    longer.push(b' ');
+    assert_eq!(deliver(&client, &app, &longer, Some(&good)).await.0, 400);
+
+    let wrong_secret = proofsheet_stripe::sign(&body, "whsec_another_secret", now);
+    assert_eq!(
+        deliver(&client, &app, &body, Some(&wrong_secret)).await.0,
+        400
+    );
+
+    let old = proofsheet_stripe::sign(&body, FIXTURE_SECRET, now - 301);
+    assert_eq!(deliver(&client, &app, &body, Some(&old)).await.0, 400);
+    let future = proofsheet_stripe::sign(&body, FIXTURE_SECRET, now + 301);
+    assert_eq!(deliver(&client, &app, &body, Some(&future)).await.0, 400);
+
+    assert_eq!(deliver(&client, &app, &body, None).await.0, 400);
+    assert_eq!(deliver(&client, &app, &body, Some("")).await.0, 400);
+    let v0_only = good.replace("v1=", "v0=");
+    assert_eq!(deliver(&client, &app, &body, Some(&v0_only)).await.0, 400);
+    let no_t = good
+        .split_once(',')
+        .map(|(_, v1)| v1.to_owned())
+        .unwrap_or_default();
+    assert_eq!(deliver(&client, &app, &body, Some(&no_t)).await.0, 400);
+
+    assert_eq!(count(&app, "stripe_events").await, 0);
+    assert_eq!(count(&app, "payments").await, 0);
+
+    // The untouched delivery is accepted, with a rotated-out signature next
+    // to the current one.
+    let rotated = format!("{good},v1={}", "0".repeat(64));
+    let (status, body) = deliver(&client, &app, &body, Some(&rotated)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"], "applied");
+}
+
+#[tokio::test]
+async fn duplicate_delivery_changes_nothing() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    let body = fixture("01_checkout.session.completed.json");
+
+    let (status, first) = deliver_signed(&client, &app, &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(first["outcome"], "applied");
+    let after_first = snapshot(&app).await;
+
+    let (status, second) = deliver_signed(&client, &app, &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(second["outcome"], "duplicate");
+    assert_eq!(snapshot(&app).await, after_first);
+    assert_eq!(count(&app, "payments").await, 1);
+}
+
+#[tokio::test]
+async fn checkout_and_payment_intent_record_one_payment() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    let (_, intent) =
+        deliver_signed(&client, &app, &fixture("02_payment_intent.succeeded.json")).await;
+    assert_eq!(intent["outcome"], "applied");
+    let (_, session) = deliver_signed(
+        &client,
+        &app,
+        &fixture("01_checkout.session.completed.json"),
+    )
+    .await;
+    assert_eq!(session["outcome"], "already_paid");
+
+    let state = snapshot(&app).await;
+    let payments = state["payments"].as_array().expect("payments");
+    assert_eq!(payments.len(), 1);
+    assert_eq!(payments[0]["amount_minor"], 48500);
+    let invoice = find(&state["invoices"], INVOICE_PAID);
+    assert_eq!(invoice["status"], "paid");
+    // The earlier of the two reports, the PaymentIntent's event time.
+    assert_eq!(invoice["paid_at"], "2026-11-18T14:22:06+00:00");
+}
+
+#[tokio::test]
+async fn refund_without_refunds_list_is_recorded() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    deliver_signed(
+        &client,
+        &app,
+        &fixture("01_checkout.session.completed.json"),
+    )
+    .await;
+    let (status, body) = deliver_signed(&client, &app, &fixture("04_charge.refunded.json")).await;
+    assert_eq!(status, 200, "{body}");
+
+    let state = snapshot(&app).await;
+    let invoice = find(&state["invoices"], INVOICE_PAID);
+    assert_eq!(invoice["status"], "paid", "a partial refund keeps it paid");
+    assert_eq!(invoice["amount_refunded_minor"], 15000);
+    assert_eq!(state["payments"][0]["amount_refunded_minor"], 15000);
+}
+
+#[tokio::test]
+async fn failed_payment_is_recorded_and_invoice_stays_unpaid() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    let (status, _) = deliver_signed(
+        &client,
+        &app,
+        &fixture("03_payment_intent.payment_failed.json"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let state = snapshot(&app).await;
+    let invoice = find(&state["invoices"], INVOICE_FAILED);
+    assert_eq!(invoice["status"], "unpaid");
+    assert_eq!(invoice["payment_error_code"], "card_declined");
+    assert_eq!(invoice["payment_error_decline_code"], "insufficient_funds");
+}
+
+#[tokio::test]
+async fn older_subscription_update_is_ignored() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    let (_, newer) = deliver_signed(
+        &client,
+        &app,
+        &fixture("08_customer.subscription.updated.active_to_past_due.json"),
+    )
+    .await;
+    assert_eq!(newer["outcome"], "applied");
+    let (_, older) = deliver_signed(
+        &client,
+        &app,
+        &fixture("06_customer.subscription.updated.trialing_to_active.json"),
+    )
+    .await;
+    assert_eq!(older["outcome"], "ignored_older");
+
+    let state = snapshot(&app).await;
+    let studio = find(&state["tenants"], STUDIO_B);
+    assert_eq!(studio["plan_status"], "past_due");
+    assert_eq!(studio["plan_period_end"], "2026-11-15T08:15:00+00:00");
+}
+
+#[tokio::test]
+async fn subscription_story_ends_cancelled() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    let mut seen = Vec::new();
+    for name in &FIXTURES[4..] {
+        deliver_signed(&client, &app, &fixture(name)).await;
+        let state = snapshot(&app).await;
+        seen.push(find(&state["tenants"], STUDIO_B)["plan_status"].clone());
+    }
+    assert_eq!(
+        seen,
+        vec![
+            json!("trialing"),
+            json!("active"),
+            json!("active"),
+            json!("past_due"),
+            json!("cancelled")
+        ]
+    );
+    let state = snapshot(&app).await;
+    let studio = find(&state["tenants"], STUDIO_B);
+    assert_eq!(studio["trial_ends_at"], "2026-09-15T08:15:00+00:00");
+    assert_eq!(studio["stripe_customer_id"], "cus_j3zJ96YS3SoQrF");
+}
+
+#[tokio::test]
+async fn unknown_event_type_and_fields_are_acknowledged() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    let body = json!({
+        "id": "evt_unknown_type_1", "object": "event", "type": "issuing_card.shipped",
+        "created": 1_795_000_000, "brand_new_envelope_field": {"nested": [1, 2]},
+        "data": {"object": {"id": "ic_1", "object": "issuing_card"}}
+    });
+    let (status, answer) = deliver_signed(&client, &app, body.to_string().as_bytes()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "unhandled_type");
+    let counters = &app.state.stripe.counters;
+    assert_eq!(counters.unhandled_type.load(Ordering::Relaxed), 1);
+
+    // A known type whose object misses most fields and carries new ones.
+    let sparse = json!({
+        "id": "evt_sparse_1", "type": "payment_intent.succeeded", "created": 1_795_000_000,
+        "data": {"object": {"id": "pi_sparse", "unheard_of": true}}
+    });
+    let (status, answer) = deliver_signed(&client, &app, sparse.to_string().as_bytes()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "tenant_not_found");
+}
+
+#[tokio::test]
+async fn payment_with_wrong_amount_leaves_invoice_unpaid() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&fixture("02_payment_intent.succeeded.json")).expect("json");
+    event["data"]["object"]["amount"] = json!(100);
+    event["data"]["object"]["amount_received"] = json!(100);
+    let (status, answer) = deliver_signed(&client, &app, event.to_string().as_bytes()).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["outcome"], "amount_mismatch");
+    let state = snapshot(&app).await;
+    assert_eq!(find(&state["invoices"], INVOICE_PAID)["status"], "unpaid");
+    assert_eq!(state["payments"][0]["amount_minor"], 100);
+}
+
+#[tokio::test]
+async fn connected_account_cannot_pay_another_studios_invoice() {
+    let app = spawn_with_fixtures().await;
+    let mut admin = admin(&app).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE tenants SET stripe_account_id = 'acct_studio_b' WHERE id = '{STUDIO_B}'"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("connect studio B");
+    let client = reqwest::Client::new();
+    // Studio B's account reports a payment whose metadata names studio A.
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&fixture("02_payment_intent.succeeded.json")).expect("json");
+    event["account"] = json!("acct_studio_b");
+    let (status, answer) = deliver_signed(&client, &app, event.to_string().as_bytes()).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["outcome"], "tenant_not_found");
+    let state = snapshot(&app).await;
+    assert_eq!(find(&state["invoices"], INVOICE_PAID)["status"], "unpaid");
+}
+
+#[tokio::test]
+async fn webhooks_off_without_secret() {
+    let app = common::spawn().await;
+    let client = reqwest::Client::new();
+    let (status, body) = deliver(&client, &app, b"{}", Some("t=1,v1=00")).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["error"]["code"], "unavailable");
+}
+
+fn find<'a>(rows: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    rows.as_array()
+        .and_then(|rows| rows.iter().find(|row| row["id"] == id))
+        .unwrap_or_else(|| panic!("no row {id} in {rows}"))
+}
+
+#[tokio::test]
+async fn past_due_plan_blocks_new_projects() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    let response = client
+        .post(app.url("/api/v1/signup"))
+        .json(&json!({
+            "studio_name": "Harbour Light", "email": "owner@harbour.example",
+            "password": "a long enough password", "time_zone": "Europe/Berlin",
+        }))
+        .send()
+        .await
+        .expect("sign-up");
+    let signed_up: serde_json::Value = response.json().await.expect("sign-up body");
+    let key = signed_up["api_key"].as_str().expect("api key").to_owned();
+    let tenant = signed_up["tenant_id"]
+        .as_str()
+        .expect("tenant id")
+        .to_owned();
+
+    let mut event: serde_json::Value = serde_json::from_slice(&fixture(
+        "08_customer.subscription.updated.active_to_past_due.json",
+    ))
+    .expect("json");
+    event["data"]["object"]["metadata"]["studio_id"] = json!(tenant);
+    event["data"]["object"]["customer"] = json!("cus_harbour");
+    let (status, _) = deliver_signed(&client, &app, event.to_string().as_bytes()).await;
+    assert_eq!(status, 200);
+
+    let refused = client
+        .post(app.url("/api/v1/projects"))
+        .bearer_auth(&key)
+        .json(
+            &json!({"title": "Regatta", "client_name": "Kim", "client_email": "kim@example.net",
+                      "shoot_date": "2026-07-01"}),
+        )
+        .send()
+        .await
+        .expect("create project");
+    assert_eq!(refused.status(), 403);
+    let body: serde_json::Value = refused.json().await.expect("error body");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("past due"), "{message}");
+}
+
+#[tokio::test]
+async fn connected_account_subscription_leaves_plan_alone() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&fixture("09_customer.subscription.deleted.canceled.json"))
+            .expect("json");
+    event["account"] = json!("acct_some_studio");
+    let (status, answer) = deliver_signed(&client, &app, event.to_string().as_bytes()).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["outcome"], "not_ours");
+    let state = snapshot(&app).await;
+    assert_eq!(find(&state["tenants"], STUDIO_B)["plan_status"], "trialing");
+}

@@ -1,0 +1,171 @@
+//! Healing a lost payment webhook: the payment's webhook is dropped on
+//! purpose, and the reconciliation job finds the paid Checkout Session on
+//! the studio's connected account through a local server that serves
+//! Stripe's list call.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::{Json, Router};
+use common::Harness;
+use proofsheet_domain::db::stripe;
+use proofsheet_domain::{InvoiceId, TenantId};
+use proofsheet_worker::{RECONCILE_WINDOW, reconcile_stripe_payments};
+use serde_json::{Value, json};
+
+/// What the mock returns for `GET /v1/checkout/sessions`, per account.
+#[derive(Clone, Default)]
+struct MockStripe {
+    sessions: Arc<Mutex<Vec<(String, Value)>>>,
+    calls: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+async fn list_sessions(
+    State(mock): State<MockStripe>,
+    headers: HeaderMap,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Json<Value> {
+    let account = headers
+        .get("stripe-account")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let created_gte = query
+        .iter()
+        .find(|(key, _)| key == "created[gte]")
+        .map(|(_, value)| value.clone())
+        .unwrap_or_default();
+    if let Ok(mut calls) = mock.calls.lock() {
+        calls.push((account.clone(), created_gte));
+    }
+    let data: Vec<Value> = mock
+        .sessions
+        .lock()
+        .map(|sessions| {
+            sessions
+                .iter()
+                .filter(|(on, _)| *on == account)
+                .map(|(_, session)| session.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    Json(json!({"object": "list", "data": data, "has_more": false}))
+}
+
+async fn start_mock() -> (MockStripe, proofsheet_stripe::StripeClient) {
+    let mock = MockStripe::default();
+    let app = Router::new()
+        .route("/v1/checkout/sessions", get(list_sessions))
+        .with_state(mock.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind mock");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let client = proofsheet_stripe::StripeClient::new(
+        base.parse().expect("mock URL"),
+        "sk_test_local_only".to_owned(),
+    )
+    .expect("client");
+    (mock, client)
+}
+
+fn session(id: &str, tenant: TenantId, invoice: InvoiceId, status: &str, amount: i64) -> Value {
+    json!({
+        "id": id, "object": "checkout.session", "mode": "payment", "status": "complete",
+        "payment_status": status, "amount_total": amount, "currency": "eur",
+        "payment_intent": format!("pi_{id}"), "created": chrono::Utc::now().timestamp() - 60,
+        "metadata": {"studio_id": tenant.to_string(), "invoice_id": invoice.to_string()},
+        "some_new_field": {"nested": true}
+    })
+}
+
+async fn connect(harness: &Harness, tenant: TenantId, account: &str) {
+    let mut tx = harness.db.tenant(tenant).await.expect("tenant tx");
+    stripe::set_connected_account(&mut tx, account)
+        .await
+        .expect("connect");
+    tx.commit().await.expect("commit");
+}
+
+#[tokio::test]
+async fn lost_payment_webhook_is_healed() {
+    let harness = Harness::start().await;
+    let tenant = harness.studio("Lichtblick", "Europe/Berlin").await;
+    let project = harness.project(tenant).await;
+    let invoice = harness.invoice(tenant, project.id, "2099-01-31").await;
+    connect(&harness, tenant, "acct_lichtblick").await;
+    let (mock, client) = start_mock().await;
+
+    // The client paid, and the webhook that would have reported it was dropped.
+    let amount: i64 = {
+        let mut tx = harness.db.tenant(tenant).await.expect("tenant tx");
+        let found = proofsheet_domain::db::invoices::get(&mut tx, invoice)
+            .await
+            .expect("invoice");
+        found.amount.amount_minor
+    };
+    if let Ok(mut sessions) = mock.sessions.lock() {
+        sessions.push((
+            "acct_lichtblick".to_owned(),
+            session("cs_paid", tenant, invoice, "paid", amount),
+        ));
+    }
+    assert_eq!(harness.invoice_status(tenant, invoice).await, "unpaid");
+
+    let run = reconcile_stripe_payments(&harness.ctx, &client, RECONCILE_WINDOW)
+        .await
+        .expect("reconcile");
+    assert_eq!(run.accounts, 1);
+    assert_eq!(run.healed, vec![(tenant, invoice)]);
+    assert_eq!(harness.invoice_status(tenant, invoice).await, "paid");
+
+    // Nothing is left to ask about: the studio has no unpaid invoice now.
+    let again = reconcile_stripe_payments(&harness.ctx, &client, RECONCILE_WINDOW)
+        .await
+        .expect("reconcile again");
+    assert_eq!(again.accounts, 0);
+    assert!(again.healed.is_empty());
+
+    let calls = mock.calls.lock().map(|c| c.clone()).unwrap_or_default();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].0, "acct_lichtblick");
+    let since: i64 = calls[0].1.parse().expect("created[gte]");
+    let expected = chrono::Utc::now().timestamp() - RECONCILE_WINDOW.as_secs() as i64;
+    assert!((since - expected).abs() < 60, "{since} vs {expected}");
+    harness.finish().await;
+}
+
+#[tokio::test]
+async fn unpaid_or_foreign_sessions_change_nothing() {
+    let harness = Harness::start().await;
+    let tenant = harness.studio("Lichtblick", "Europe/Berlin").await;
+    let other = harness.studio("Nordlicht", "Europe/Berlin").await;
+    let project = harness.project(tenant).await;
+    let invoice = harness.invoice(tenant, project.id, "2099-01-31").await;
+    connect(&harness, tenant, "acct_lichtblick").await;
+    let (mock, client) = start_mock().await;
+    if let Ok(mut sessions) = mock.sessions.lock() {
+        sessions.push((
+            "acct_lichtblick".to_owned(),
+            session("cs_unpaid", tenant, invoice, "unpaid", 1),
+        ));
+        // A session on this account whose metadata names another studio.
+        sessions.push((
+            "acct_lichtblick".to_owned(),
+            session("cs_foreign", other, invoice, "paid", 1),
+        ));
+    }
+    let run = reconcile_stripe_payments(&harness.ctx, &client, RECONCILE_WINDOW)
+        .await
+        .expect("reconcile");
+    assert!(run.healed.is_empty());
+    assert_eq!(harness.invoice_status(tenant, invoice).await, "unpaid");
+    harness.finish().await;
+}
