@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Makes sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) answer.
+# Makes sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) accept
+# connections, and that moto is installed for the S3 store tests, which start
+# their own moto server.
 # A service that is down is started with this machine's own command; if it
 # still does not answer, the script names it and exits non-zero.
 set -euo pipefail
@@ -42,4 +44,13 @@ if ! redis_ready; then
   fi
 fi
 
-echo "PostgreSQL and Redis are up"
+if ! python3 -c 'import moto.server' 2>/dev/null; then
+  echo "moto is not installed; installing moto[server] with pip" >&2
+  if ! python3 -m pip install --quiet 'moto[server]'; then
+    echo "error: installing moto[server] with pip failed; the S3 store tests need it." >&2
+    echo "       Install it with: python3 -m pip install 'moto[server]'" >&2
+    exit 1
+  fi
+fi
+
+echo "PostgreSQL and Redis are up, and moto is installed"

@@ -49,6 +49,9 @@ pub struct Config {
     /// Base URL of the portal as clients reach it; portal links start here.
     pub public_portal_url: Url,
     pub media_dir: PathBuf,
+    /// Storage backend of originals and renditions: `MEDIA_DIR` on local disk
+    /// by default, or an S3 bucket when `MEDIA_STORE=s3`.
+    pub media_store: MediaStoreConfig,
     pub outbox_dir: PathBuf,
     /// SMTP server; without one, emails are written to `outbox_dir`.
     pub smtp_url: Option<Url>,
@@ -71,15 +74,52 @@ pub struct Config {
 pub struct StripeConfig {
     /// Platform secret key, `sk_…` or a restricted `rk_…` key.
     pub secret_key: Secret,
-    /// Signing secret of the webhook endpoint, `whsec_…`; without it,
-    /// `POST /webhooks/stripe` rejects every request.
+    /// Signing secret of the platform's webhook endpoint (plan
+    /// subscription events), `whsec_…`. Without it and without
+    /// `connect_webhook_secret`, `POST /webhooks/stripe` rejects every
+    /// request.
     pub webhook_secret: Option<Secret>,
+    /// Signing secret of the Connect webhook endpoint (events of studios'
+    /// connected accounts), `whsec_…`. Stripe signs each endpoint's events
+    /// with that endpoint's own secret, and a request passes when it
+    /// verifies against either secret.
+    pub connect_webhook_secret: Option<Secret>,
     /// Base URL of the Stripe API; tests point it at a local server.
     pub api_base: Url,
     /// Price (`price_…`) of the studio plan, for plan subscriptions.
     pub plan_price: Option<String>,
     /// Six-field cron expression of the job that heals lost payment webhooks.
     pub reconcile_schedule: String,
+}
+
+/// The backend of the media store, chosen by `MEDIA_STORE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaStoreConfig {
+    /// Files under a local folder (`MEDIA_STORE=local`, the default).
+    Local {
+        /// The folder that contains the objects, from `MEDIA_DIR`.
+        root: PathBuf,
+    },
+    /// A bucket on Amazon S3 or an S3-compatible server (`MEDIA_STORE=s3`).
+    S3(S3Config),
+}
+
+/// Settings of an S3 or S3-compatible bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Config {
+    /// Bucket name, from `S3_BUCKET`.
+    pub bucket: String,
+    /// Base URL of an S3-compatible server, from `S3_ENDPOINT`, or `None` for
+    /// Amazon S3 itself.
+    pub endpoint: Option<Url>,
+    /// Region used to sign requests, from `S3_REGION`.
+    pub region: String,
+    /// Access key id, from `S3_ACCESS_KEY_ID`.
+    pub access_key_id: String,
+    /// Secret access key, from `S3_SECRET_ACCESS_KEY`.
+    pub secret_access_key: Secret,
+    /// Whether a plain `http://` endpoint is allowed, from `S3_ALLOW_HTTP`.
+    pub allow_http: bool,
 }
 
 /// A secret value whose `Debug` output is redacted, so it never reaches a log.
@@ -140,6 +180,7 @@ impl Config {
             public_web_url,
             public_portal_url: vars.url("PUBLIC_PORTAL_URL", "http://127.0.0.1:8081")?,
             media_dir: PathBuf::from(vars.get("MEDIA_DIR", ".data/media")),
+            media_store: vars.media_store()?,
             outbox_dir: PathBuf::from(vars.get("OUTBOX_DIR", ".data/outbox")),
             smtp_url: vars.optional_smtp_url("SMTP_URL")?,
             mail_from: vars.email("MAIL_FROM", "studios@proofsheet.localhost")?,
@@ -184,27 +225,108 @@ fn redact_password(value: &str) -> String {
 struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
 
 impl Vars<'_> {
-    fn stripe(&self) -> Result<Option<StripeConfig>, ConfigError> {
-        let webhook_secret = match (self.0)("STRIPE_WEBHOOK_SECRET") {
-            Some(value) if value.starts_with("whsec_") && value.len() > 6 => {
-                Some(Secret::new(value))
-            }
-            // The value is a secret, so the error does not repeat it.
-            Some(_) => {
-                return Err(self.error(
-                    "STRIPE_WEBHOOK_SECRET",
-                    "(hidden)",
-                    "a webhook signing secret starting with whsec_",
-                ));
-            }
+    fn media_store(&self) -> Result<MediaStoreConfig, ConfigError> {
+        match self.get("MEDIA_STORE", "local").as_str() {
+            "local" => Ok(MediaStoreConfig::Local {
+                root: PathBuf::from(self.get("MEDIA_DIR", ".data/media")),
+            }),
+            "s3" => Ok(MediaStoreConfig::S3(self.s3()?)),
+            other => Err(self.error("MEDIA_STORE", other, "'local' or 's3'")),
+        }
+    }
+
+    /// Reads the S3 settings. Credentials are required, so the store never
+    /// falls back to the instance metadata endpoint or other ambient sources.
+    fn s3(&self) -> Result<S3Config, ConfigError> {
+        let bucket = self.required("S3_BUCKET", "a bucket name such as proofsheet-media")?;
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'));
+        if !valid_bucket {
+            return Err(self.error(
+                "S3_BUCKET",
+                &bucket,
+                "a bucket name of 3 to 63 lowercase letters, digits, '-' or '.'",
+            ));
+        }
+
+        let endpoint = match (self.0)("S3_ENDPOINT") {
+            Some(_) => Some(self.url("S3_ENDPOINT", "")?),
             None => None,
         };
+
+        let region = self.get("S3_REGION", "us-east-1");
+        let valid_region = !region.is_empty()
+            && region.len() <= 64
+            && region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid_region {
+            return Err(self.error("S3_REGION", &region, "a region name such as us-east-1"));
+        }
+
+        let access_key_id = self.required("S3_ACCESS_KEY_ID", "an access key id")?;
+        let Some(secret_access_key) = (self.0)("S3_SECRET_ACCESS_KEY") else {
+            return Err(self.error(
+                "S3_SECRET_ACCESS_KEY",
+                "",
+                "set when MEDIA_STORE=s3: the secret access key",
+            ));
+        };
+
+        let allow_http = self.boolean("S3_ALLOW_HTTP", "false")?;
+        if let Some(url) = &endpoint
+            && url.scheme() == "http"
+            && !allow_http
+        {
+            return Err(self.error(
+                "S3_ENDPOINT",
+                url.as_str(),
+                "an https:// URL, or set S3_ALLOW_HTTP=true for an http:// endpoint",
+            ));
+        }
+        Ok(S3Config {
+            bucket,
+            endpoint,
+            region,
+            access_key_id,
+            secret_access_key: Secret::new(secret_access_key),
+            allow_http,
+        })
+    }
+
+    /// Returns the value of a variable that must be set when `MEDIA_STORE=s3`.
+    fn required(&self, name: &'static str, expected: &str) -> Result<String, ConfigError> {
+        (self.0)(name)
+            .ok_or_else(|| self.error(name, "", format!("set when MEDIA_STORE=s3: {expected}")))
+    }
+
+    fn webhook_secret(&self, name: &'static str) -> Result<Option<Secret>, ConfigError> {
+        match (self.0)(name) {
+            Some(value) if value.starts_with("whsec_") && value.len() > 6 => {
+                Ok(Some(Secret::new(value)))
+            }
+            // The value is a secret, so the error does not repeat it.
+            Some(_) => Err(self.error(
+                name,
+                "(hidden)",
+                "a webhook signing secret starting with whsec_",
+            )),
+            None => Ok(None),
+        }
+    }
+
+    fn stripe(&self) -> Result<Option<StripeConfig>, ConfigError> {
+        let webhook_secret = self.webhook_secret("STRIPE_WEBHOOK_SECRET")?;
+        let connect_webhook_secret = self.webhook_secret("STRIPE_CONNECT_WEBHOOK_SECRET")?;
         let Some(secret_key) = (self.0)("STRIPE_SECRET_KEY") else {
-            if webhook_secret.is_some() {
+            if webhook_secret.is_some() || connect_webhook_secret.is_some() {
                 return Err(self.error(
                     "STRIPE_SECRET_KEY",
                     "",
-                    "set when STRIPE_WEBHOOK_SECRET is set: a secret key starting with sk_ or rk_",
+                    "set when STRIPE_WEBHOOK_SECRET or STRIPE_CONNECT_WEBHOOK_SECRET is set: \
+                     a secret key starting with sk_ or rk_",
                 ));
             }
             return Ok(None);
@@ -233,6 +355,7 @@ impl Vars<'_> {
         Ok(Some(StripeConfig {
             secret_key: Secret::new(secret_key),
             webhook_secret,
+            connect_webhook_secret,
             api_base: self.url("STRIPE_API_BASE", "https://api.stripe.com")?,
             plan_price,
             reconcile_schedule: self.cron("STRIPE_RECONCILE_SCHEDULE", "0 */10 * * * *")?,
@@ -457,6 +580,31 @@ mod tests {
     }
 
     #[test]
+    fn connect_webhook_secret_is_read_and_hidden() {
+        let config = with(&[
+            ("STRIPE_SECRET_KEY", "sk_test_123"),
+            ("STRIPE_CONNECT_WEBHOOK_SECRET", "whsec_connect"),
+        ])
+        .expect("valid");
+        let stripe = config.stripe.expect("stripe is on");
+        assert!(stripe.webhook_secret.is_none());
+        let connect = stripe.connect_webhook_secret.expect("connect secret");
+        assert_eq!(connect.expose(), "whsec_connect");
+        assert_eq!(format!("{connect:?}"), "Secret(***)");
+
+        let err = with(&[
+            ("STRIPE_SECRET_KEY", "sk_x"),
+            ("STRIPE_CONNECT_WEBHOOK_SECRET", "not_a_whsec_value"),
+        ])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("STRIPE_CONNECT_WEBHOOK_SECRET"), "{err}");
+        assert!(!err.contains("not_a_whsec_value"), "{err}");
+        assert!(with(&[("STRIPE_CONNECT_WEBHOOK_SECRET", "whsec_abc")]).is_err());
+    }
+
+    #[test]
     fn stripe_is_off_without_a_secret_key() {
         let config = with(&[]).expect("defaults are valid");
         assert!(config.stripe.is_none());
@@ -498,6 +646,125 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn media_store_defaults_to_local() {
+        let config = with(&[("MEDIA_DIR", "/srv/media")]).expect("valid");
+        assert_eq!(
+            config.media_store,
+            MediaStoreConfig::Local {
+                root: PathBuf::from("/srv/media")
+            }
+        );
+        let config = with(&[("MEDIA_STORE", "local")]).expect("valid");
+        assert_eq!(
+            config.media_store,
+            MediaStoreConfig::Local {
+                root: PathBuf::from(".data/media")
+            }
+        );
+    }
+
+    const S3_VARS: [(&str, &str); 4] = [
+        ("MEDIA_STORE", "s3"),
+        ("S3_BUCKET", "studio-media"),
+        ("S3_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("S3_SECRET_ACCESS_KEY", "s3cretkey"),
+    ];
+
+    fn s3_with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut pairs: Vec<(&str, &str)> = S3_VARS
+            .iter()
+            .filter(|(name, _)| !extra.iter().any(|(extra_name, _)| extra_name == name))
+            .copied()
+            .collect();
+        pairs.extend(extra.iter().filter(|(_, value)| !value.is_empty()));
+        with(&pairs)
+    }
+
+    fn error_text(result: Result<Config, ConfigError>) -> String {
+        result.err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn media_store_s3_settings() {
+        let config = s3_with(&[]).expect("valid");
+        let MediaStoreConfig::S3(s3) = config.media_store else {
+            panic!("MEDIA_STORE=s3 must select S3");
+        };
+        assert_eq!(s3.bucket, "studio-media");
+        assert_eq!(s3.endpoint, None);
+        assert_eq!(s3.region, "us-east-1");
+        assert_eq!(s3.access_key_id, "AKIDEXAMPLE");
+        assert_eq!(s3.secret_access_key.expose(), "s3cretkey");
+        assert!(!s3.allow_http);
+        assert!(!format!("{s3:?}").contains("s3cretkey"));
+
+        let config = s3_with(&[
+            ("S3_ENDPOINT", "http://127.0.0.1:9000"),
+            ("S3_ALLOW_HTTP", "true"),
+            ("S3_REGION", "eu-west-3"),
+        ])
+        .expect("valid");
+        let MediaStoreConfig::S3(s3) = config.media_store else {
+            panic!("MEDIA_STORE=s3 must select S3");
+        };
+        assert_eq!(
+            s3.endpoint.as_ref().map(Url::as_str),
+            Some("http://127.0.0.1:9000/")
+        );
+        assert_eq!(s3.region, "eu-west-3");
+        assert!(s3.allow_http);
+    }
+
+    #[test]
+    fn media_store_rejects_unknown_backend() {
+        let err = error_text(with(&[("MEDIA_STORE", "ftp")]));
+        assert!(err.contains("MEDIA_STORE"), "{err}");
+        assert!(err.contains("\"ftp\""), "{err}");
+        assert!(err.contains("'local' or 's3'"), "{err}");
+    }
+
+    #[test]
+    fn media_store_s3_requires_settings() {
+        for name in ["S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"] {
+            let err = error_text(s3_with(&[(name, "")]));
+            assert!(err.contains(name), "{err}");
+            assert!(err.contains("MEDIA_STORE=s3"), "{err}");
+        }
+    }
+
+    #[test]
+    fn media_store_s3_validates_values() {
+        let cases = [
+            ("S3_BUCKET", "Bad_Bucket"),
+            ("S3_BUCKET", "ab"),
+            ("S3_REGION", "US East"),
+            ("S3_ENDPOINT", "127.0.0.1:9000"),
+            ("S3_ALLOW_HTTP", "yes"),
+        ];
+        for (name, value) in cases {
+            let err = error_text(s3_with(&[(name, value)]));
+            assert!(err.contains(name), "{name}={value}: {err}");
+        }
+        // A plain http endpoint needs S3_ALLOW_HTTP=true.
+        let err = error_text(s3_with(&[("S3_ENDPOINT", "http://127.0.0.1:9000")]));
+        assert!(err.contains("S3_ALLOW_HTTP"), "{err}");
+    }
+
+    #[test]
+    fn media_store_errors_hide_secret_key() {
+        let results = [
+            s3_with(&[("S3_BUCKET", "")]),
+            s3_with(&[("S3_ENDPOINT", "http://127.0.0.1:9000")]),
+            s3_with(&[("S3_ALLOW_HTTP", "maybe")]),
+        ];
+        for result in results {
+            let err = error_text(result);
+            assert!(!err.is_empty(), "the settings must be rejected");
+            assert!(!err.contains("s3cretkey"), "{err}");
+        }
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub enum StoreError {
     #[error("reading the upload stream failed: {0}")]
     Stream(#[source] io::Error),
 
+    /// The store could not be created from its configuration.
+    #[error("invalid media store configuration: {0}")]
+    Config(String),
+
     /// The storage backend failed to read, write or delete the object.
     #[error("storage failed for object {key:?}: {source}")]
     Io {

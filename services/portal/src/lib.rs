@@ -20,15 +20,12 @@ mod state;
 mod templates;
 mod view;
 
-use std::sync::Arc;
-
 use anyhow::Context;
 use axum::Router;
 use axum::routing::{get, post};
 use proofsheet_config::Config;
 use proofsheet_domain::db::Db;
 use proofsheet_jobs::Queues;
-use proofsheet_media::LocalDiskStore;
 use proofsheet_telemetry::HealthCheck;
 
 pub use error::PortalError;
@@ -81,7 +78,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("could not connect to Redis (check REDIS_URL)")?;
     let pubsub = redis::Client::open(config.redis_url.as_str())
         .context("invalid REDIS_URL for live updates")?;
-    let media = Arc::new(LocalDiskStore::new(config.media_dir.clone()));
+    let media = proofsheet_media::open_store(&config.media_store)
+        .context("could not create the media store (check MEDIA_STORE and the S3_ settings)")?;
     let state = AppState::new(db.clone(), media, queues.clone(), pubsub)?;
     match &config.stripe {
         Some(stripe) => state.set_stripe(PortalStripe {

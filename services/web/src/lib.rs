@@ -23,7 +23,7 @@ use axum::http::{HeaderValue, header};
 use proofsheet_config::Config;
 use proofsheet_domain::db::Db;
 use proofsheet_jobs::Queues;
-use proofsheet_media::{LocalDiskStore, MediaStore};
+use proofsheet_media::MediaStore;
 use proofsheet_telemetry::HealthCheck;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -49,7 +49,8 @@ impl AppState {
             .with_context(|| "could not connect to PostgreSQL (DATABASE_URL); is it running, and migrated with 'proofsheet-web migrate'?")?;
         db.check_role().await?;
         let queues = Queues::connect(&config.redis_url, &config.queue_namespace).await?;
-        let media: Arc<dyn MediaStore> = Arc::new(LocalDiskStore::new(config.media_dir.clone()));
+        let media = proofsheet_media::open_store(&config.media_store)
+            .context("could not create the media store (check MEDIA_STORE and the S3_ settings)")?;
         let stripe = stripe::StripeState::shared(&config)?;
         Ok(Self {
             config: Arc::new(config),

@@ -17,7 +17,7 @@ use proofsheet_config::Config;
 use proofsheet_domain::db::Db;
 use proofsheet_jobs::Queues;
 use proofsheet_mail::Mailer;
-use proofsheet_media::{LocalDiskStore, MediaStore};
+use proofsheet_media::MediaStore;
 use proofsheet_telemetry::{HealthCheck, admin_router};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -183,7 +183,7 @@ pub async fn connect(config: Arc<Config>) -> Result<JobContext, Error> {
     db.check_role().await?;
 
     let queues = Queues::connect(&config.redis_url, &config.queue_namespace).await?;
-    let store: Arc<dyn MediaStore> = Arc::new(LocalDiskStore::new(config.media_dir.clone()));
+    let store: Arc<dyn MediaStore> = proofsheet_media::open_store(&config.media_store)?;
     let mailer = connect_mailer(&config)?;
     Ok(JobContext::new(db, queues, store, mailer, config))
 }
