@@ -40,18 +40,27 @@ CREATE TABLE payments (
 CREATE INDEX payments_invoice ON payments (invoice_id);
 
 -- Checkout Sessions created for invoices. An open, unexpired session is
--- reused instead of creating another, so a client cannot start two charges.
+-- reused instead of creating another, so a client cannot start two charges,
+-- but only while its amount and currency are still the invoice's.
+-- expire_requested marks an open session that must be expired at Stripe
+-- because the studio edited the invoice's amount or marked it paid by hand;
+-- the web service, the portal and the reconciliation job expire it.
 CREATE TABLE checkout_sessions (
     id uuid PRIMARY KEY,
     tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     invoice_id uuid NOT NULL REFERENCES invoices (id) ON DELETE CASCADE,
     session_id text NOT NULL UNIQUE,
     url text NOT NULL,
+    amount_minor bigint NOT NULL CHECK (amount_minor >= 0),
+    currency text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
     status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'complete', 'expired')),
+    expire_requested boolean NOT NULL DEFAULT false,
     expires_at timestamptz NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX checkout_sessions_invoice ON checkout_sessions (invoice_id, created_at DESC);
+CREATE INDEX checkout_sessions_expire_requested ON checkout_sessions (tenant_id)
+    WHERE expire_requested AND status = 'open';
 
 ALTER TABLE payments ENABLE ROW LEVEL SECURITY;
 ALTER TABLE payments FORCE ROW LEVEL SECURITY;
@@ -113,7 +122,22 @@ CREATE FUNCTION app_stripe_accounts_with_open_invoices()
         ORDER BY t.id
     $$;
 
+-- Studios with open Checkout Sessions marked for expiry, for the job that
+-- retries expiring them when the first call to Stripe failed.
+CREATE FUNCTION app_stripe_accounts_with_stale_checkouts()
+    RETURNS TABLE (tenant_id uuid, stripe_account_id text)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+    AS $$
+        SELECT t.id, t.stripe_account_id FROM public.tenants t
+        WHERE t.stripe_account_id IS NOT NULL
+          AND EXISTS (SELECT 1 FROM public.checkout_sessions s
+                      WHERE s.tenant_id = t.id AND s.expire_requested AND s.status = 'open')
+        ORDER BY t.id
+    $$;
+
 REVOKE ALL ON FUNCTION app_resolve_stripe_account(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION app_stripe_accounts_with_stale_checkouts() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app_stripe_accounts_with_stale_checkouts() TO proofsheet_app;
 REVOKE ALL ON FUNCTION app_resolve_stripe_customer(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION app_tenant_exists(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION app_stripe_accounts_with_open_invoices() FROM PUBLIC;

@@ -70,6 +70,9 @@ async fn stripe_rows(tx: &mut db::TenantTx, invoice: proofsheet_domain::InvoiceI
     let session = stripe::CheckoutSession {
         session_id: format!("cs_test_{}", uuid::Uuid::new_v4().simple()),
         url: "https://checkout.stripe.test/session".to_owned(),
+        amount_minor: 100,
+        currency: "EUR".to_owned(),
+        expire_requested: false,
         expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
     };
     stripe::insert_checkout(tx, invoice, &session)

@@ -190,6 +190,26 @@ impl StripeClient {
         .await
     }
 
+    /// Expires an open Checkout Session on a connected account, so it can no
+    /// longer be paid, and returns the session. When Stripe rejects the call
+    /// with 400 because the session is no longer open, returns the session
+    /// as Stripe holds it, so its `status` tells whether it was completed
+    /// (paid) or had already expired.
+    pub async fn expire_checkout_session(
+        &self,
+        account: &str,
+        session_id: &str,
+    ) -> Result<CheckoutSession, StripeError> {
+        let path = session_path(session_id)?;
+        match self
+            .post(&format!("{path}/expire"), Some(account), None, &[])
+            .await
+        {
+            Err(StripeError::Api { status: 400, .. }) => self.get(&path, Some(account), &[]).await,
+            other => other,
+        }
+    }
+
     /// Creates the Billing customer of a studio.
     pub async fn create_customer(
         &self,
@@ -316,6 +336,22 @@ impl StripeClient {
             .join(path)
             .map_err(|e| StripeError::Decode(format!("invalid API path {path}: {e}")))
     }
+}
+
+/// Builds the API path of a Checkout Session, rejecting ids that are not a
+/// single path segment of letters, digits and underscores as Stripe issues
+/// them.
+fn session_path(session_id: &str) -> Result<String, StripeError> {
+    let valid = !session_id.is_empty()
+        && session_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid {
+        return Err(StripeError::Decode(format!(
+            "invalid Checkout Session id {session_id:?}"
+        )));
+    }
+    Ok(format!("/v1/checkout/sessions/{session_id}"))
 }
 
 #[derive(Deserialize)]

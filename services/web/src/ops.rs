@@ -135,6 +135,7 @@ pub async fn save_invoice(
     let tz = tenants::current(&mut tx).await?.tz();
     let invoice = invoices::upsert(&mut tx, project, input).await?;
     tx.commit().await?;
+    crate::stripe::expire::expire_stale_checkouts(state, tenant).await;
     publish(state, project, ProjectEvent::Invoices).await;
     Ok(invoice.to_json(tz, Utc::now()))
 }
@@ -150,6 +151,7 @@ pub async fn mark_paid(
     let tz = tenants::current(&mut tx).await?.tz();
     let invoice = invoices::mark_paid(&mut tx, project, invoice).await?;
     tx.commit().await?;
+    crate::stripe::expire::expire_stale_checkouts(state, tenant).await;
     tracing::info!(tenant.id = %tenant, invoice.id = %invoice.id, "invoice marked paid");
     publish(state, project, ProjectEvent::Invoices).await;
     Ok(invoice.to_json(tz, Utc::now()))

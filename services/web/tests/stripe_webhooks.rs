@@ -125,6 +125,24 @@ async fn tampered_deliveries_are_rejected_without_effect() {
 }
 
 #[tokio::test]
+async fn connect_secret_signature_is_accepted() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    let body = fixture("01_checkout.session.completed.json");
+    let now = chrono::Utc::now().timestamp();
+
+    let neither = proofsheet_stripe::sign(&body, "whsec_neither_endpoint_secret", now);
+    assert_eq!(deliver(&client, &app, &body, Some(&neither)).await.0, 400);
+    assert_eq!(count(&app, "payments").await, 0);
+
+    let connect = proofsheet_stripe::sign(&body, CONNECT_SECRET, now);
+    let (status, answer) = deliver(&client, &app, &body, Some(&connect)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "applied");
+    assert_eq!(count(&app, "payments").await, 1);
+}
+
+#[tokio::test]
 async fn duplicate_delivery_changes_nothing() {
     let app = spawn_with_fixtures().await;
     let client = reqwest::Client::new();

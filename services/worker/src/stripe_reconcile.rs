@@ -29,6 +29,8 @@ pub struct Reconciled {
     pub accounts: usize,
     /// Invoices marked paid by this run, with their studio.
     pub healed: Vec<(TenantId, InvoiceId)>,
+    /// Stale Checkout Sessions this run expired or found completed at Stripe.
+    pub closed_stale: usize,
 }
 
 /// Builds the Stripe client from the configuration, or `None` when Stripe
@@ -52,6 +54,9 @@ pub fn client_from_config(ctx: &JobContext) -> Result<Option<StripeClient>, Erro
 /// same idempotent write the webhook makes, so a session whose webhook did
 /// arrive changes nothing.
 ///
+/// First expires the Checkout Sessions marked for expiry that the web
+/// service could not expire when the studio changed their invoice.
+///
 /// An account whose listing fails is logged and skipped, so one studio's
 /// revoked access does not stop the others.
 ///
@@ -64,10 +69,12 @@ pub async fn reconcile_stripe_payments(
     window: Duration,
 ) -> Result<Reconciled, Error> {
     let since = chrono::Utc::now().timestamp() - i64::try_from(window.as_secs()).unwrap_or(0);
+    let closed_stale = expire_stale_checkouts(ctx, client).await?;
     let accounts = ctx.db.stripe_accounts_with_open_invoices().await?;
     let mut result = Reconciled {
         accounts: accounts.len(),
         healed: Vec::new(),
+        closed_stale,
     };
     for (tenant, account) in accounts {
         let sessions = match client
@@ -142,4 +149,54 @@ pub async fn reconcile_stripe_payments(
         }
     }
     Ok(result)
+}
+
+/// Expires at Stripe every open Checkout Session marked for expiry, because
+/// its invoice's amount or currency was edited or the invoice was marked
+/// paid by hand, and records each one's final state. A session whose
+/// expiry fails is logged and keeps its mark for the next run. Returns the
+/// number of sessions closed.
+///
+/// # Errors
+///
+/// Database failures.
+async fn expire_stale_checkouts(ctx: &JobContext, client: &StripeClient) -> Result<usize, Error> {
+    let mut closed = 0;
+    for (tenant, account) in ctx.db.stripe_accounts_with_stale_checkouts().await? {
+        let mut tx = ctx.db.tenant(tenant).await?;
+        let sessions = store::checkouts_to_expire(&mut tx).await?;
+        tx.commit().await?;
+        for session_id in sessions {
+            let status = match client.expire_checkout_session(&account, &session_id).await {
+                Ok(session) => session.status,
+                Err(error) => {
+                    tracing::warn!(
+                        tenant.id = %tenant,
+                        checkout.session = %session_id,
+                        error = %error,
+                        "could not expire a stale Checkout Session; the next run retries"
+                    );
+                    continue;
+                }
+            };
+            let status = match status.as_deref() {
+                Some("expired") => "expired",
+                Some("complete") => "complete",
+                other => {
+                    tracing::warn!(
+                        tenant.id = %tenant,
+                        checkout.session = %session_id,
+                        status = ?other,
+                        "a stale Checkout Session is still open after expiring it; the next run retries"
+                    );
+                    continue;
+                }
+            };
+            let mut tx = ctx.db.tenant(tenant).await?;
+            store::close_checkout(&mut tx, &session_id, status).await?;
+            tx.commit().await?;
+            closed += 1;
+        }
+    }
+    Ok(closed)
 }

@@ -1,15 +1,15 @@
 //! Healing a lost payment webhook: the payment's webhook is dropped on
 //! purpose, and the reconciliation job finds the paid Checkout Session on
 //! the studio's connected account through a local server that serves
-//! Stripe's list call.
+//! Stripe's list and expire calls.
 
 mod common;
 
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::Harness;
 use proofsheet_domain::db::stripe;
@@ -22,6 +22,24 @@ use serde_json::{Value, json};
 struct MockStripe {
     sessions: Arc<Mutex<Vec<(String, Value)>>>,
     calls: Arc<Mutex<Vec<(String, String)>>>,
+    /// `(Stripe-Account, session id)` of every expire call.
+    expired: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+async fn expire_session(
+    State(mock): State<MockStripe>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Json<Value> {
+    let account = headers
+        .get("stripe-account")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if let Ok(mut expired) = mock.expired.lock() {
+        expired.push((account, id.clone()));
+    }
+    Json(json!({"id": id, "object": "checkout.session", "status": "expired"}))
 }
 
 async fn list_sessions(
@@ -60,6 +78,7 @@ async fn start_mock() -> (MockStripe, proofsheet_stripe::StripeClient) {
     let mock = MockStripe::default();
     let app = Router::new()
         .route("/v1/checkout/sessions", get(list_sessions))
+        .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
         .with_state(mock.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -167,5 +186,58 @@ async fn unpaid_or_foreign_sessions_change_nothing() {
         .expect("reconcile");
     assert!(run.healed.is_empty());
     assert_eq!(harness.invoice_status(tenant, invoice).await, "unpaid");
+    harness.finish().await;
+}
+
+#[tokio::test]
+async fn stale_session_expired_on_retry() {
+    let harness = Harness::start().await;
+    let tenant = harness.studio("Lichtblick", "Europe/Berlin").await;
+    let project = harness.project(tenant).await;
+    let invoice = harness.invoice(tenant, project.id, "2099-01-31").await;
+    connect(&harness, tenant, "acct_lichtblick").await;
+    let (mock, client) = start_mock().await;
+
+    // The studio marked the invoice paid by hand while a session was open,
+    // and the web service could not reach Stripe to expire it.
+    let mut tx = harness.db.tenant(tenant).await.expect("tenant tx");
+    let open = stripe::CheckoutSession {
+        session_id: "cs_stale".to_owned(),
+        url: "https://checkout.stripe.test/c/pay/cs_stale".to_owned(),
+        amount_minor: 45_000,
+        currency: "EUR".to_owned(),
+        expire_requested: false,
+        expires_at: chrono::Utc::now() + chrono::Duration::hours(20),
+    };
+    stripe::insert_checkout(&mut tx, invoice, &open)
+        .await
+        .expect("session");
+    proofsheet_domain::db::invoices::mark_paid(&mut tx, project.id, invoice)
+        .await
+        .expect("mark paid");
+    tx.commit().await.expect("commit");
+
+    let run = reconcile_stripe_payments(&harness.ctx, &client, RECONCILE_WINDOW)
+        .await
+        .expect("reconcile");
+    assert_eq!(run.closed_stale, 1);
+    let expired = mock.expired.lock().map(|e| e.clone()).unwrap_or_default();
+    assert_eq!(
+        expired,
+        vec![("acct_lichtblick".to_owned(), "cs_stale".to_owned())]
+    );
+    let mut tx = harness.db.tenant(tenant).await.expect("tenant tx");
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM checkout_sessions WHERE session_id = 'cs_stale'")
+            .fetch_one(tx.as_mut_connection())
+            .await
+            .expect("session status");
+    tx.commit().await.expect("commit");
+    assert_eq!(status, "expired");
+
+    let again = reconcile_stripe_payments(&harness.ctx, &client, RECONCILE_WINDOW)
+        .await
+        .expect("reconcile again");
+    assert_eq!(again.closed_stale, 0);
     harness.finish().await;
 }

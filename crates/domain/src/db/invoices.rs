@@ -121,13 +121,15 @@ pub async fn upsert(
     .bind(input.due_date)
     .fetch_optional(tx.conn())
     .await?;
-    match row {
-        Some(row) => row.try_into(),
-        None => Err(DomainError::Conflict(format!(
+    let Some(row) = row else {
+        return Err(DomainError::Conflict(format!(
             "the {} invoice is already paid and can no longer be edited",
             input.kind.as_str()
-        ))),
-    }
+        )));
+    };
+    let invoice: Invoice = row.try_into()?;
+    super::stripe::flag_stale_checkouts(tx, invoice.id).await?;
+    Ok(invoice)
 }
 
 /// Marks an invoice of the project paid by hand. Paying a paid invoice again
@@ -143,7 +145,9 @@ pub async fn mark_paid(
     .bind(project)
     .fetch_optional(tx.conn())
     .await?;
-    row.ok_or(DomainError::NotFound("invoice"))?.try_into()
+    let invoice: Invoice = row.ok_or(DomainError::NotFound("invoice"))?.try_into()?;
+    super::stripe::flag_stale_checkouts(tx, invoice.id).await?;
+    Ok(invoice)
 }
 
 /// The project's invoices, deposit first.

@@ -95,6 +95,18 @@ impl Db {
         .await?)
     }
 
+    /// Returns the connected accounts of studios with open Checkout Sessions
+    /// marked for expiry, for the job that retries expiring them at Stripe.
+    pub async fn stripe_accounts_with_stale_checkouts(
+        &self,
+    ) -> Result<Vec<(TenantId, String)>, DomainError> {
+        Ok(sqlx::query_as(
+            "SELECT tenant_id, stripe_account_id FROM app_stripe_accounts_with_stale_checkouts()",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Records an event that belongs to no studio (an unknown type, or one
     /// whose studio cannot be found). Returns `false` when the id was
     /// already recorded.
@@ -491,12 +503,21 @@ pub async fn invoice_payments(
 pub struct CheckoutSession {
     pub session_id: String,
     pub url: String,
+    /// The amount the session charges, in minor units of `currency`.
+    pub amount_minor: i64,
+    /// ISO 4217 code, uppercase.
+    pub currency: String,
+    /// Set when the session must be expired at Stripe before the invoice
+    /// can be paid again.
+    pub expire_requested: bool,
     pub expires_at: DateTime<Utc>,
 }
 
-/// Locks the invoice row and returns its open, unexpired Checkout Session,
-/// if any. Holding the lock until commit makes concurrent pay requests for
-/// one invoice take turns, so only one of them creates a session.
+/// Locks the invoice row and returns its newest open, unexpired Checkout
+/// Session, if any, whatever its amount. Holding the lock until commit makes
+/// concurrent pay requests for one invoice take turns, so only one of them
+/// creates a session. The caller compares the session's amount and currency
+/// with the invoice's before reusing it.
 pub async fn lock_open_checkout(
     tx: &mut TenantTx,
     invoice: InvoiceId,
@@ -506,7 +527,8 @@ pub async fn lock_open_checkout(
         .execute(tx.conn())
         .await?;
     Ok(sqlx::query_as(
-        "SELECT session_id, url, expires_at FROM checkout_sessions \
+        "SELECT session_id, url, amount_minor, currency, expire_requested, expires_at \
+         FROM checkout_sessions \
          WHERE invoice_id = $1 AND status = 'open' AND expires_at > now() + interval '1 minute' \
          ORDER BY created_at DESC LIMIT 1",
     )
@@ -522,18 +544,61 @@ pub async fn insert_checkout(
     session: &CheckoutSession,
 ) -> Result<(), DomainError> {
     sqlx::query(
-        "INSERT INTO checkout_sessions (id, tenant_id, invoice_id, session_id, url, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO NOTHING",
+        "INSERT INTO checkout_sessions \
+           (id, tenant_id, invoice_id, session_id, url, amount_minor, currency, expire_requested, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (session_id) DO NOTHING",
     )
     .bind(uuid::Uuid::now_v7())
     .bind(tx.tenant_id())
     .bind(invoice)
     .bind(&session.session_id)
     .bind(&session.url)
+    .bind(session.amount_minor)
+    .bind(&session.currency)
+    .bind(session.expire_requested)
     .bind(session.expires_at)
     .execute(tx.conn())
     .await?;
     Ok(())
+}
+
+/// Marks for expiry at Stripe every open Checkout Session of the invoice
+/// that no longer matches it: its amount or currency differs from the
+/// invoice's, or the invoice is paid. Call it in the transaction that
+/// changes the invoice, so no session stays payable without the mark once
+/// the change is committed. Returns the number of sessions marked.
+pub async fn flag_stale_checkouts(
+    tx: &mut TenantTx,
+    invoice: InvoiceId,
+) -> Result<u64, DomainError> {
+    let result = sqlx::query(
+        "UPDATE checkout_sessions s SET expire_requested = true FROM invoices i \
+         WHERE i.id = $1 AND s.invoice_id = i.id AND s.status = 'open' \
+           AND NOT s.expire_requested \
+           AND (i.status = 'paid' OR s.amount_minor <> i.amount_minor OR s.currency <> i.currency)",
+    )
+    .bind(invoice)
+    .execute(tx.conn())
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// Returns the ids of the studio's open Checkout Sessions marked for
+/// expiry. Sessions already past their Stripe expiry are marked expired
+/// here instead, because Stripe has expired them.
+pub async fn checkouts_to_expire(tx: &mut TenantTx) -> Result<Vec<String>, DomainError> {
+    sqlx::query(
+        "UPDATE checkout_sessions SET status = 'expired' \
+         WHERE expire_requested AND status = 'open' AND expires_at <= now()",
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(sqlx::query_scalar(
+        "SELECT session_id FROM checkout_sessions \
+         WHERE expire_requested AND status = 'open' ORDER BY created_at",
+    )
+    .fetch_all(tx.conn())
+    .await?)
 }
 
 /// Marks a Checkout Session complete or expired. A complete session stays

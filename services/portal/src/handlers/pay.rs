@@ -4,18 +4,22 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
+use proofsheet_domain::db::TenantTx;
 use proofsheet_domain::db::stripe::{self as store, CheckoutSession};
 use proofsheet_domain::db::{invoices, tenants};
 use proofsheet_domain::{DomainError, InvoiceId};
+use proofsheet_stripe::StripeClient;
 use proofsheet_stripe::client::InvoiceCheckout;
 
 use crate::error::PortalError;
 use crate::state::AppState;
 
 /// Redirects to a Checkout Session for the invoice. A paid invoice sends the
-/// client back to the page, and an invoice with an open session reuses it,
-/// so paying twice cannot start a second charge. Concurrent requests for one
-/// invoice take turns on the invoice's row lock.
+/// client back to the page, and an invoice with an open session for its
+/// current amount and currency reuses it, so paying twice cannot start a
+/// second charge. An open session for another amount or currency, or one
+/// marked for expiry, is expired at Stripe before a new session is created.
+/// Concurrent requests for one invoice take turns on the invoice's row lock.
 pub async fn pay(
     State(state): State<AppState>,
     Path((token, invoice_id)): Path<(String, String)>,
@@ -50,8 +54,24 @@ pub async fn pay(
         ));
     };
     if let Some(open) = store::lock_open_checkout(&mut tx, invoice_id).await? {
-        tx.commit().await?;
-        return Ok(Redirect::to(&open.url).into_response());
+        let current = !open.expire_requested
+            && open.amount_minor == invoice.amount.amount_minor
+            && open.currency == invoice.amount.currency.code();
+        if current {
+            tx.commit().await?;
+            return Ok(Redirect::to(&open.url).into_response());
+        }
+        // The studio changed the invoice after this session was created.
+        // The stale session must stop being payable before a new one exists,
+        // or the client could pay both.
+        if !expire_stale_session(&stripe.client, &mut tx, &account_id, &open.session_id).await? {
+            tx.commit().await?;
+            let processing = format!(
+                "{}/p/{token}?payment=processing#invoices",
+                stripe.portal_base
+            );
+            return Ok(Redirect::to(&processing).into_response());
+        }
     }
 
     // The Stripe call happens while this transaction holds the invoice's row
@@ -95,6 +115,9 @@ pub async fn pay(
     let stored = CheckoutSession {
         session_id: session.id,
         url: url.clone(),
+        amount_minor: invoice.amount.amount_minor,
+        currency: invoice.amount.currency.code().to_owned(),
+        expire_requested: false,
         expires_at,
     };
     store::insert_checkout(&mut tx, invoice_id, &stored).await?;
@@ -105,4 +128,48 @@ pub async fn pay(
         "Checkout Session created for an invoice"
     );
     Ok(Redirect::to(&url).into_response())
+}
+
+/// Expires a stale Checkout Session at Stripe and records its final state.
+/// Returns `true` when the session is expired, so a new one may be created,
+/// and `false` when the client completed it before it could be expired.
+///
+/// # Errors
+///
+/// When Stripe cannot be reached or leaves the session open: the caller
+/// must not create a second session then.
+async fn expire_stale_session(
+    client: &StripeClient,
+    tx: &mut TenantTx,
+    account: &str,
+    session_id: &str,
+) -> Result<bool, PortalError> {
+    let session = client
+        .expire_checkout_session(account, session_id)
+        .await
+        .map_err(|e| PortalError::internal(e, "expiring a stale Stripe Checkout Session failed"))?;
+    match session.status.as_deref() {
+        Some("expired") => {
+            store::close_checkout(tx, session_id, "expired").await?;
+            tracing::info!(
+                tenant.id = %tx.tenant_id(),
+                checkout.session = %session_id,
+                "expired a Checkout Session whose invoice changed"
+            );
+            Ok(true)
+        }
+        Some("complete") => {
+            store::close_checkout(tx, session_id, "complete").await?;
+            tracing::warn!(
+                tenant.id = %tx.tenant_id(),
+                checkout.session = %session_id,
+                "a Checkout Session whose invoice changed was already paid"
+            );
+            Ok(false)
+        }
+        other => Err(PortalError::internal(
+            anyhow::anyhow!("the Checkout Session is still {other:?} after expiring it"),
+            "expiring a stale Stripe Checkout Session failed",
+        )),
+    }
 }

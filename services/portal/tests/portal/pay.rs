@@ -1,9 +1,10 @@
 //! Paying an invoice from the portal through Stripe Checkout, against a
-//! local server that serves Stripe's Checkout Session call.
+//! local server that serves Stripe's calls to create and expire Checkout
+//! Sessions.
 
 use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use axum::{Form, Json, Router};
@@ -25,12 +26,36 @@ struct Received {
 #[derive(Clone, Default)]
 struct MockStripe {
     received: Arc<Mutex<Vec<Received>>>,
+    /// `(Stripe-Account, session id)` of every expire call received.
+    expired: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl MockStripe {
     fn received(&self) -> Vec<Received> {
         self.received.lock().map(|r| r.clone()).unwrap_or_default()
     }
+
+    fn expired(&self) -> Vec<(String, String)> {
+        self.expired.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+/// Responds like Stripe's `POST /v1/checkout/sessions/{id}/expire` for an
+/// open session: the session, now expired.
+async fn expire_session(
+    State(mock): State<MockStripe>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Json<Value> {
+    let account = headers
+        .get("stripe-account")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if let Ok(mut expired) = mock.expired.lock() {
+        expired.push((account, id.clone()));
+    }
+    Json(json!({"id": id, "object": "checkout.session", "mode": "payment", "status": "expired"}))
 }
 
 /// Responds like Stripe: the same idempotency key returns the same session.
@@ -80,6 +105,7 @@ async fn start_mock() -> (MockStripe, String) {
     let mock = MockStripe::default();
     let app = Router::new()
         .route("/v1/checkout/sessions", post(create_session))
+        .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
         .with_state(mock.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -262,4 +288,61 @@ async fn pay_for_another_projects_invoice_is_not_found() {
     let answer = portal.post_form(&path, "", false).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     assert!(mock.received().is_empty());
+}
+
+#[tokio::test]
+async fn edited_amount_expires_open_session() {
+    let (portal, mock, invoice) = connected_portal().await;
+    let path = format!("{}/invoices/{invoice}/pay", portal.page());
+    let first = portal.post_form(&path, "", false).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.text());
+
+    // The studio raises the deposit while the old session is still open.
+    portal
+        .add_invoice("deposit", 60_000, "2099-01-31", false)
+        .await;
+    let second = portal.post_form(&path, "", false).await;
+    assert_eq!(second.status, StatusCode::SEE_OTHER, "{}", second.text());
+    assert_eq!(
+        second.header(header::LOCATION),
+        "https://checkout.stripe.test/c/pay/cs_test_mock_1"
+    );
+
+    assert_eq!(
+        mock.expired(),
+        vec![("acct_studio_test".to_owned(), "cs_test_mock_0".to_owned())]
+    );
+    let received = mock.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(
+        field(&received[1], "line_items[0][price_data][unit_amount]"),
+        "60000"
+    );
+    assert_eq!(received[1].idempotency_key, format!("checkout-{invoice}-1"));
+
+    // The new session is reused while the amount stays the same.
+    let third = portal.post_form(&path, "", false).await;
+    assert_eq!(
+        third.header(header::LOCATION),
+        second.header(header::LOCATION)
+    );
+    assert_eq!(mock.received().len(), 2);
+    assert_eq!(mock.expired().len(), 1);
+}
+
+#[tokio::test]
+async fn edited_due_date_keeps_open_session() {
+    let (portal, mock, invoice) = connected_portal().await;
+    let path = format!("{}/invoices/{invoice}/pay", portal.page());
+    let first = portal.post_form(&path, "", false).await;
+    portal
+        .add_invoice("deposit", 48_500, "2099-02-28", false)
+        .await;
+    let second = portal.post_form(&path, "", false).await;
+    assert_eq!(
+        second.header(header::LOCATION),
+        first.header(header::LOCATION)
+    );
+    assert!(mock.expired().is_empty());
+    assert_eq!(mock.received().len(), 1);
 }

@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod billing;
+pub mod expire;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -22,7 +23,9 @@ pub struct StripeState {
     pub client: Option<StripeClient>,
     /// The plan's price, for plan subscriptions.
     pub plan_price: Option<String>,
-    webhook_secret: Option<Secret>,
+    /// Signing secrets of the platform and Connect webhook endpoints, the
+    /// ones configured; empty turns the webhook endpoint off.
+    webhook_secrets: Vec<Secret>,
     /// Counts of webhook requests by what happened to them.
     pub counters: WebhookCounters,
     /// Unix seconds that signature checks compare against; 0 means the
@@ -37,21 +40,25 @@ impl StripeState {
     ///
     /// When the HTTP client cannot be built.
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let (client, webhook_secret, plan_price) = match &config.stripe {
+        let (client, webhook_secrets, plan_price) = match &config.stripe {
             Some(stripe) => (
                 Some(StripeClient::new(
                     stripe.api_base.clone(),
                     stripe.secret_key.expose().to_owned(),
                 )?),
-                stripe.webhook_secret.clone(),
+                [&stripe.webhook_secret, &stripe.connect_webhook_secret]
+                    .into_iter()
+                    .flatten()
+                    .cloned()
+                    .collect(),
                 stripe.plan_price.clone(),
             ),
-            None => (None, None, None),
+            None => (None, Vec::new(), None),
         };
         Ok(Self {
             client,
             plan_price,
-            webhook_secret,
+            webhook_secrets,
             counters: WebhookCounters::default(),
             fixed_now: AtomicI64::new(0),
         })
@@ -76,8 +83,8 @@ impl StripeState {
         }
     }
 
-    pub(crate) fn webhook_secret(&self) -> Option<&Secret> {
-        self.webhook_secret.as_ref()
+    pub(crate) fn webhook_secrets(&self) -> &[Secret] {
+        &self.webhook_secrets
     }
 }
 

@@ -14,6 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use proofsheet_config::Secret;
 use proofsheet_stripe::{Event, signature};
 use serde_json::json;
 
@@ -33,15 +34,17 @@ const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handles one webhook delivery.
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let stripe = &state.stripe;
-    let Some(secret) = stripe.webhook_secret() else {
+    let secrets = stripe.webhook_secrets();
+    if secrets.is_empty() {
         return unavailable(
-            "Stripe webhooks are not configured on this server; set STRIPE_WEBHOOK_SECRET",
+            "Stripe webhooks are not configured on this server; set STRIPE_WEBHOOK_SECRET \
+             and STRIPE_CONNECT_WEBHOOK_SECRET",
         );
-    };
+    }
     let header = headers
         .get("stripe-signature")
         .and_then(|value| value.to_str().ok());
-    if let Err(e) = signature::verify(header, &body, secret.expose(), stripe.now()) {
+    if let Err(e) = verify_any(header, &body, secrets, stripe.now()) {
         WebhookCounters::bump(&stripe.counters.rejected);
         tracing::warn!(reason = %e, "rejected a Stripe webhook request");
         return ApiError::BadRequest(e.to_string()).into_response();
@@ -103,4 +106,26 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
 fn unavailable(message: &str) -> Response {
     let body = json!({ "error": { "code": "unavailable", "field": null, "message": message } });
     (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+}
+
+/// Verifies the signature against each configured endpoint secret, because
+/// Stripe signs platform and Connect events with different secrets. Returns
+/// the first secret's error when none matches, and
+/// [`signature::SignatureError::Mismatch`] when no secret is configured.
+fn verify_any(
+    header: Option<&str>,
+    body: &[u8],
+    secrets: &[Secret],
+    now: i64,
+) -> Result<(), signature::SignatureError> {
+    let mut first_error = None;
+    for secret in secrets {
+        match signature::verify(header, body, secret.expose(), now) {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(signature::SignatureError::Mismatch))
 }

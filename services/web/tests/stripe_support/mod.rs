@@ -13,6 +13,10 @@ use crate::common::{self, TestApp};
 /// The invented signing secret of the fixtures' `signatures.tsv`.
 pub const FIXTURE_SECRET: &str = "whsec_test_invented_for_fixtures_only_1";
 
+/// Signing secret of the Connect endpoint in tests, invented like
+/// [`FIXTURE_SECRET`].
+pub const CONNECT_SECRET: &str = "whsec_test_invented_connect_endpoint_2";
+
 /// The studio paid through Checkout in the fixtures.
 pub const STUDIO_A: &str = "7c1e5f0a-3b7d-4e29-9a61-0d2f4b8c9e13";
 /// The studio whose plan subscription the fixtures follow.
@@ -51,6 +55,7 @@ pub fn stripe_config(api_base: &str) -> StripeConfig {
     StripeConfig {
         secret_key: Secret::new("sk_test_local_only"),
         webhook_secret: Some(Secret::new(FIXTURE_SECRET)),
+        connect_webhook_secret: Some(Secret::new(CONNECT_SECRET)),
         api_base: api_base.parse().expect("valid API base"),
         plan_price: Some("price_test_plan".to_owned()),
         reconcile_schedule: "0 */10 * * * *".to_owned(),
