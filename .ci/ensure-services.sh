@@ -19,26 +19,26 @@ wait_for() {
 }
 
 if ! pg_ready; then
-  echo "PostgreSQL is not answering on 127.0.0.1:5432; starting it" >&2
+  echo "PostgreSQL is not responding on 127.0.0.1:5432; starting it" >&2
   if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
   fi
   if ! wait_for pg_ready; then
-    echo "error: PostgreSQL is missing: nothing answers on 127.0.0.1:5432 and it could not be started." >&2
+    echo "error: PostgreSQL is missing: nothing responds on 127.0.0.1:5432 and it could not be started." >&2
     echo "       Install and start PostgreSQL 15+ with trust auth for user postgres on 127.0.0.1:5432." >&2
     exit 1
   fi
 fi
 
 if ! redis_ready; then
-  echo "Redis is not answering on 127.0.0.1:6379; starting it" >&2
+  echo "Redis is not responding on 127.0.0.1:6379; starting it" >&2
   if command -v redis-server >/dev/null 2>&1; then
     mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
     redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
       --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
   fi
   if ! wait_for redis_ready; then
-    echo "error: Redis is missing: nothing answers on 127.0.0.1:6379 and it could not be started." >&2
+    echo "error: Redis is missing: nothing responds on 127.0.0.1:6379 and it could not be started." >&2
     echo "       Install and start Redis 7 on 127.0.0.1:6379." >&2
     exit 1
   fi

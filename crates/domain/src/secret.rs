@@ -24,7 +24,7 @@ const TOKEN_BYTES: usize = 32;
 /// Shortest password accepted at sign-up and reset.
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
-/// Longest password accepted; argon2 hashes any length, and the cap keeps a
+/// Maximum password length accepted, in characters; argon2 hashes any length, and the cap keeps a
 /// single request from feeding it megabytes.
 pub const MAX_PASSWORD_CHARS: usize = 256;
 

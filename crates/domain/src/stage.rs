@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::DomainError;
 
-/// Where a project stands, in the order a project goes through them.
+/// Stage of a project, in the order a project goes through them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {

@@ -1,4 +1,4 @@
-//! What the web service asks the worker to do, and how.
+//! Job payloads the web service sends to the worker, and the queues that carry them.
 //!
 //! Payloads carry ids, never copies of rows: a job loads the current state
 //! when it runs, so a retried or late job acts on what is true then. Every
@@ -43,7 +43,7 @@ pub enum SendEmail {
 }
 
 impl SendEmail {
-    /// The tenant the email belongs to.
+    /// Returns the tenant the email belongs to.
     pub fn tenant_id(&self) -> TenantId {
         match self {
             SendEmail::PortalLink { tenant_id, .. }
@@ -82,7 +82,7 @@ pub fn redact_password(url: &str) -> String {
     }
 }
 
-/// Longest wait for Redis to accept a job. The connection manager retries a
+/// Maximum wait for Redis to accept a job. The connection manager retries a
 /// lost connection on its own for much longer, which would hold a studio's
 /// request open; past this bound the caller gets an error to act on instead.
 pub const ENQUEUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -122,22 +122,22 @@ impl Queues {
         })
     }
 
-    /// The thumbnail queue's storage, for the worker.
+    /// Returns the thumbnail queue's storage, for the worker.
     pub fn thumbnails(&self) -> RedisStorage<GenerateThumbnails> {
         self.thumbnails.clone()
     }
 
-    /// The email queue's storage, for the worker.
+    /// Returns the email queue's storage, for the worker.
     pub fn emails(&self) -> RedisStorage<SendEmail> {
         self.emails.clone()
     }
 
-    /// A Redis connection for live-update events and health checks.
+    /// Returns a Redis connection for live-update events and health checks.
     pub fn connection(&self) -> ConnectionManager {
         self.connection.clone()
     }
 
-    /// The key prefix of these queues.
+    /// Returns the key prefix of these queues.
     pub fn namespace(&self) -> &str {
         &self.namespace
     }
@@ -168,7 +168,7 @@ impl Queues {
         })
     }
 
-    /// Checks that Redis answers.
+    /// Checks that Redis responds.
     pub async fn ping(&self) -> Result<(), redis::RedisError> {
         let mut connection = self.connection.clone();
         redis::cmd("PING")

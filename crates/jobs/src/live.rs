@@ -10,7 +10,7 @@ use apalis_redis::ConnectionManager;
 use proofsheet_domain::ProjectId;
 use serde::{Deserialize, Serialize};
 
-/// What changed on a project.
+/// The kind of change made to a project.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProjectEvent {
@@ -21,10 +21,10 @@ pub enum ProjectEvent {
     Responses,
 }
 
-/// Longest wait for Redis to take a live event.
+/// Maximum wait for Redis to take a live event.
 const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// The channel of one project.
+/// Returns the channel name of one project.
 pub fn channel(namespace: &str, project: ProjectId) -> String {
     format!("{namespace}:live:project:{project}")
 }

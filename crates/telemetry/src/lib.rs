@@ -39,10 +39,10 @@ pub struct HealthCheck {
     pub check: Box<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>,
 }
 
-/// Longest a single check may take before it counts as failed.
+/// Maximum time a single check may take before it counts as failed.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The admin router: `GET /healthz` runs every check and answers 200 when all
+/// The admin router: `GET /healthz` runs every check and responds 200 when all
 /// pass, 503 with the failures otherwise.
 pub fn admin_router(service: &'static str, checks: Vec<HealthCheck>) -> Router {
     let state = Arc::new((service, checks));

@@ -1,5 +1,5 @@
 //! Counters in Redis that slow down guessing: failed log-ins per account and
-//! reset emails per address. Keys hold a hash of the address, never the
+//! reset emails per address. Keys contain a hash of the address, never the
 //! address itself.
 //!
 //! A Redis failure lets the request through and logs a warning: losing the
@@ -27,12 +27,12 @@ pub struct Counter {
 }
 
 impl Counter {
-    /// The failed log-in counter of an account.
+    /// Returns the failed log-in counter of an account.
     pub fn failed_logins(state: &AppState, email: &str) -> Self {
         Self::new(state, "login", email, LOGIN_WINDOW)
     }
 
-    /// The reset email counter of an address.
+    /// Returns the reset email counter of an address.
     pub fn reset_emails(state: &AppState, email: &str) -> Self {
         Self::new(state, "reset", email, RESET_WINDOW)
     }

@@ -32,7 +32,7 @@ pub struct Db {
     pool: PgPool,
 }
 
-/// Why a service refuses to start with the database role it was given.
+/// Reason a service rejects the database role it was given at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum RoleError {
     #[error(
@@ -63,12 +63,12 @@ impl Db {
         Self { pool }
     }
 
-    /// The underlying pool, for health checks.
+    /// Returns the underlying pool, for health checks.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    /// Checks that the database answers.
+    /// Checks that the database responds.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
@@ -222,7 +222,7 @@ pub struct TenantTx {
 }
 
 impl TenantTx {
-    /// The tenant this unit of work runs as.
+    /// Returns the tenant this unit of work runs as.
     pub fn tenant_id(&self) -> TenantId {
         self.tenant
     }

@@ -127,7 +127,7 @@ pub async fn login(
     verify_csrf(&jar, &form.csrf_token)?;
     let failures = Counter::failed_logins(&state, &form.email);
     if failures.count(&state).await >= MAX_FAILED_LOGINS {
-        tracing::warn!("log-in refused after too many failed attempts for one account");
+        tracing::warn!("log-in rejected after too many failed attempts for one account");
         let mut context = form_context(&form.csrf_token);
         context.insert(
             "error",
