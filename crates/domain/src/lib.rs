@@ -11,6 +11,7 @@ pub mod error;
 pub mod ids;
 pub mod invoice;
 pub mod money;
+pub mod plan;
 pub mod response;
 pub mod secret;
 pub mod stage;

@@ -19,6 +19,15 @@ pub struct GenerateThumbnails {
     pub photo_id: PhotoId,
 }
 
+/// Expires at Stripe the studio's open Checkout Sessions that are marked for
+/// expiry, because their invoice was edited or marked paid by hand. The job
+/// reads the marks when it runs, so a repeated or late job expires only what
+/// is still marked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpireCheckouts {
+    pub tenant_id: TenantId,
+}
+
 /// An email to send.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -97,6 +106,7 @@ pub fn queue_name(namespace: &str, queue: &str) -> String {
 pub struct Queues {
     thumbnails: RedisStorage<GenerateThumbnails>,
     emails: RedisStorage<SendEmail>,
+    checkout_expiry: RedisStorage<ExpireCheckouts>,
     connection: ConnectionManager,
     namespace: String,
 }
@@ -117,6 +127,8 @@ impl Queues {
             thumbnails: RedisStorage::new(connection.clone())
                 .with_config(storage_config("thumbnails")),
             emails: RedisStorage::new(connection.clone()).with_config(storage_config("emails")),
+            checkout_expiry: RedisStorage::new(connection.clone())
+                .with_config(storage_config("checkout-expiry")),
             connection,
             namespace: namespace.to_owned(),
         })
@@ -132,6 +144,11 @@ impl Queues {
         self.emails.clone()
     }
 
+    /// Returns the Checkout Session expiry queue's storage, for the worker.
+    pub fn checkout_expiry(&self) -> RedisStorage<ExpireCheckouts> {
+        self.checkout_expiry.clone()
+    }
+
     /// Returns a Redis connection for live-update events and health checks.
     pub fn connection(&self) -> ConnectionManager {
         self.connection.clone()
@@ -145,27 +162,19 @@ impl Queues {
     /// Queues thumbnail generation for a photo.
     pub async fn enqueue_thumbnails(&self, job: GenerateThumbnails) -> Result<(), QueueError> {
         let mut storage = self.thumbnails.clone();
-        let pushed = tokio::time::timeout(ENQUEUE_TIMEOUT, storage.push(job))
-            .await
-            .map_err(|_| QueueError::Timeout {
-                queue: "thumbnails",
-            })?;
-        pushed.map_err(|e| QueueError::Push {
-            queue: "thumbnails",
-            message: e.to_string(),
-        })
+        push_within_timeout("thumbnails", storage.push(job)).await
     }
 
     /// Queues an email.
     pub async fn enqueue_email(&self, job: SendEmail) -> Result<(), QueueError> {
         let mut storage = self.emails.clone();
-        let pushed = tokio::time::timeout(ENQUEUE_TIMEOUT, storage.push(job))
-            .await
-            .map_err(|_| QueueError::Timeout { queue: "emails" })?;
-        pushed.map_err(|e| QueueError::Push {
-            queue: "emails",
-            message: e.to_string(),
-        })
+        push_within_timeout("emails", storage.push(job)).await
+    }
+
+    /// Queues the expiry of a studio's stale Checkout Sessions.
+    pub async fn enqueue_checkout_expiry(&self, job: ExpireCheckouts) -> Result<(), QueueError> {
+        let mut storage = self.checkout_expiry.clone();
+        push_within_timeout("checkout-expiry", storage.push(job)).await
     }
 
     /// Checks that Redis responds.
@@ -176,6 +185,20 @@ impl Queues {
             .await
             .map(|_| ())
     }
+}
+
+/// Awaits a push to `queue` for at most [`ENQUEUE_TIMEOUT`].
+async fn push_within_timeout<E: std::fmt::Display>(
+    queue: &'static str,
+    push: impl Future<Output = Result<(), E>>,
+) -> Result<(), QueueError> {
+    let pushed = tokio::time::timeout(ENQUEUE_TIMEOUT, push)
+        .await
+        .map_err(|_| QueueError::Timeout { queue })?;
+    pushed.map_err(|e| QueueError::Push {
+        queue,
+        message: e.to_string(),
+    })
 }
 
 #[cfg(test)]

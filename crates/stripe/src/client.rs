@@ -57,6 +57,15 @@ pub struct Customer {
     pub id: String,
 }
 
+/// A Stripe Billing customer portal session, where a studio updates its
+/// card or cancels its plan.
+#[derive(Clone, Debug, Deserialize)]
+pub struct BillingPortalSession {
+    pub id: String,
+    /// Short-lived URL of the portal page; send the studio there at once.
+    pub url: String,
+}
+
 /// What a client pays for an invoice through Checkout.
 #[derive(Clone, Debug)]
 pub struct InvoiceCheckout<'a> {
@@ -262,6 +271,21 @@ impl StripeClient {
             &form,
         )
         .await
+    }
+
+    /// Creates a Billing customer portal session for the studio's Billing
+    /// customer; Stripe sends the studio back to `return_url` when it leaves.
+    pub async fn create_billing_portal_session(
+        &self,
+        customer: &str,
+        return_url: &str,
+    ) -> Result<BillingPortalSession, StripeError> {
+        let form = vec![
+            ("customer".to_owned(), customer.to_owned()),
+            ("return_url".to_owned(), return_url.to_owned()),
+        ];
+        self.post("/v1/billing_portal/sessions", None, None, &form)
+            .await
     }
 
     /// Lists the Checkout Sessions of a connected account created at or

@@ -102,6 +102,10 @@ fn stripe_routes() -> Router<AppState> {
             get(stripe::billing::onboarding_return),
         )
         .route("/settings/plan/subscribe", post(stripe::billing::subscribe))
+        .route(
+            "/settings/plan/manage",
+            post(stripe::billing::manage_billing),
+        )
 }
 
 /// Builds the admin listener's health checks: PostgreSQL and Redis.

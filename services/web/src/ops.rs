@@ -2,18 +2,24 @@
 //! tenant-scoped transaction, applies a domain rule, commits, and then notifies
 //! the rest of the system (live portal pages, the job queues).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use proofsheet_domain::db::invoices::{self, Invoice, InvoiceInput, InvoiceJson};
 use proofsheet_domain::db::photos::{self, Photo};
+use proofsheet_domain::db::payment_state::{self, StripePaymentState};
 use proofsheet_domain::db::projects::{self, NewProject, Project, Response};
+use proofsheet_domain::db::stripe as stripe_store;
 use proofsheet_domain::db::tenants::{self, Tenant};
-use proofsheet_domain::{DomainError, InvoiceId, PhotoId, ProjectId, Stage, TenantId};
+use proofsheet_domain::plan::PlanStanding;
+use proofsheet_domain::{InvoiceId, PhotoId, ProjectId, Stage, TenantId};
 use proofsheet_jobs::SendEmail;
 use proofsheet_jobs::live::{self, ProjectEvent};
 use serde::Serialize;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::stripe::expire::queue_checkout_expiry;
 
 /// Everything the project page and `GET /api/v1/projects/{id}` show.
 #[derive(Debug)]
@@ -21,9 +27,21 @@ pub struct ProjectDetail {
     pub tenant: Tenant,
     pub project: Project,
     pub invoices: Vec<Invoice>,
+    /// Stripe's reports on each invoice, by invoice id.
+    pub stripe_payments: HashMap<InvoiceId, StripePaymentState>,
     pub photos: Vec<Photo>,
     pub favourites: Vec<PhotoId>,
     pub responses: Vec<Response>,
+}
+
+/// The JSON shape of an invoice in a project's API response.
+#[derive(Debug, Serialize)]
+pub struct ProjectInvoiceJson {
+    #[serde(flatten)]
+    pub invoice: InvoiceJson,
+    /// What Stripe reported about the invoice's payments; `null` when Stripe
+    /// reported nothing.
+    pub stripe: Option<StripePaymentState>,
 }
 
 /// The JSON shape of a project in API responses.
@@ -37,7 +55,7 @@ pub struct ProjectJson {
     pub stage: Stage,
     pub portal_url: String,
     pub created_at: DateTime<Utc>,
-    pub invoices: Vec<InvoiceJson>,
+    pub invoices: Vec<ProjectInvoiceJson>,
     pub photos: Vec<Photo>,
     pub favourites: Vec<PhotoId>,
     pub responses: Vec<Response>,
@@ -56,11 +74,28 @@ impl ProjectDetail {
             stage: self.project.stage,
             portal_url: portal_url(state, &self.project),
             created_at: self.project.created_at,
-            invoices: self.invoices.iter().map(|i| i.to_json(tz, now)).collect(),
+            invoices: self
+                .invoices
+                .iter()
+                .map(|invoice| ProjectInvoiceJson {
+                    invoice: invoice.to_json(tz, now),
+                    stripe: self.stripe_payment(invoice.id).cloned(),
+                })
+                .collect(),
             photos: self.photos.clone(),
             favourites: self.favourites.clone(),
             responses: self.responses.clone(),
         }
+    }
+}
+
+impl ProjectDetail {
+    /// Returns what Stripe reported about an invoice, or `None` when it
+    /// reported nothing.
+    pub fn stripe_payment(&self, invoice: InvoiceId) -> Option<&StripePaymentState> {
+        self.stripe_payments
+            .get(&invoice)
+            .filter(|state| !state.is_empty())
     }
 }
 
@@ -77,13 +112,7 @@ pub async fn create_project(
 ) -> Result<Project, ApiError> {
     let mut tx = state.db.tenant(tenant).await?;
     let studio = tenants::current(&mut tx).await?;
-    if matches!(studio.plan_status.as_str(), "past_due" | "cancelled") {
-        return Err(DomainError::Forbidden(format!(
-            "the studio's plan is {}, so new projects cannot be created; update the billing details first",
-            studio.plan_status.replace('_', " ")
-        ))
-        .into());
-    }
+    PlanStanding::of(&studio, Utc::now()).check_new_project(studio.tz())?;
     let project = projects::create(&mut tx, new).await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %tenant, project.id = %project.id, "project created");
@@ -97,10 +126,12 @@ pub async fn project_detail(
     id: ProjectId,
 ) -> Result<ProjectDetail, ApiError> {
     let mut tx = state.db.tenant(tenant).await?;
+    let invoices = invoices::for_project(&mut tx, id).await?;
     let detail = ProjectDetail {
         tenant: tenants::current(&mut tx).await?,
         project: projects::get(&mut tx, id).await?,
-        invoices: invoices::for_project(&mut tx, id).await?,
+        stripe_payments: payment_state::for_project(&mut tx, id, &invoices).await?,
+        invoices,
         photos: photos::for_project(&mut tx, id).await?,
         favourites: projects::favourites(&mut tx, id).await?,
         responses: projects::responses(&mut tx, id).await?,
@@ -134,8 +165,11 @@ pub async fn save_invoice(
     let mut tx = state.db.tenant(tenant).await?;
     let tz = tenants::current(&mut tx).await?.tz();
     let invoice = invoices::upsert(&mut tx, project, input).await?;
+    let stale_checkouts = stripe_store::has_checkouts_to_expire(&mut tx).await?;
     tx.commit().await?;
-    crate::stripe::expire::expire_stale_checkouts(state, tenant).await;
+    if stale_checkouts {
+        queue_checkout_expiry(state, tenant).await;
+    }
     publish(state, project, ProjectEvent::Invoices).await;
     Ok(invoice.to_json(tz, Utc::now()))
 }
@@ -150,8 +184,11 @@ pub async fn mark_paid(
     let mut tx = state.db.tenant(tenant).await?;
     let tz = tenants::current(&mut tx).await?.tz();
     let invoice = invoices::mark_paid(&mut tx, project, invoice).await?;
+    let stale_checkouts = stripe_store::has_checkouts_to_expire(&mut tx).await?;
     tx.commit().await?;
-    crate::stripe::expire::expire_stale_checkouts(state, tenant).await;
+    if stale_checkouts {
+        queue_checkout_expiry(state, tenant).await;
+    }
     tracing::info!(tenant.id = %tenant, invoice.id = %invoice.id, "invoice marked paid");
     publish(state, project, ProjectEvent::Invoices).await;
     Ok(invoice.to_json(tz, Utc::now()))

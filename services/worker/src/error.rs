@@ -85,6 +85,14 @@ pub enum Error {
     #[error(transparent)]
     Stripe(#[from] proofsheet_stripe::StripeError),
 
+    /// Stripe still reports a Checkout Session as open after the call that
+    /// expires it.
+    #[error("Checkout Session {session_id} is still {status:?} at Stripe after expiring it")]
+    CheckoutStillOpen {
+        session_id: String,
+        status: Option<String>,
+    },
+
     /// The job monitor stopped with an error.
     #[error("the job monitor failed: {0}")]
     Monitor(String),
@@ -115,6 +123,7 @@ impl Error {
             | Error::Enqueue(_)
             | Error::Vacuum(_)
             | Error::Stripe(_)
+            | Error::CheckoutStillOpen { .. }
             | Error::Monitor(_) => false,
             Error::DatabaseRole(_)
             | Error::Schedule { .. }

@@ -4,6 +4,8 @@
 //!   renditions of each uploaded photo, with EXIF orientation applied.
 //! - **Emails** ([`send_email`]): portal links, overdue notices and password
 //!   resets, over SMTP or into an outbox folder.
+//! - **Checkout Session expiry** ([`expire_marked_checkouts`]): expires at
+//!   Stripe the sessions of invoices the studio edited or marked paid.
 //! - **Overdue detection** ([`check_overdue_invoices`]): on the
 //!   `OVERDUE_SCHEDULE` cron schedule, flags unpaid invoices past their due
 //!   date and enqueues one notice email per recipient.
@@ -14,6 +16,7 @@
 //! [`run`] connects everything and runs them under an apalis monitor, which
 //! retries transient failures with exponential backoff.
 
+mod checkout_expiry;
 mod context;
 mod emails;
 mod error;
@@ -24,12 +27,13 @@ mod tasks;
 mod thumbnails;
 mod vacuum;
 
+pub use checkout_expiry::expire_marked_checkouts;
 pub use context::JobContext;
 pub use emails::{EmailOutcome, send_email, send_notice};
 pub use error::Error;
 pub use overdue::{OverdueCheck, REQUEUE_AFTER, check_overdue_invoices};
 pub use service::{
-    EMAIL_CONCURRENCY, POLL_INTERVAL, SHUTDOWN_GRACE, WorkerSettings, Workers, connect,
+    CHECKOUT_EXPIRY_CONCURRENCY, EMAIL_CONCURRENCY, POLL_INTERVAL, SHUTDOWN_GRACE, WorkerSettings, Workers, connect,
     parse_schedule, run,
 };
 pub use stripe_reconcile::{

@@ -27,6 +27,10 @@ use crate::error::Error;
 use crate::tasks::{self, Retry, RetrySettings};
 use crate::vacuum::VACUUM_SCHEDULE;
 
+/// Maximum number of Checkout Session expiry jobs one process runs at the
+/// same time. Each job makes one Stripe call per stale session.
+pub const CHECKOUT_EXPIRY_CONCURRENCY: usize = 2;
+
 /// Maximum number of emails one process sends at the same time.
 pub const EMAIL_CONCURRENCY: usize = 4;
 
@@ -107,8 +111,8 @@ pub fn parse_schedule(value: &str) -> Result<cron::Schedule, Error> {
 
 /// Runs the worker service until `shutdown` resolves: connects to
 /// PostgreSQL, Redis, the media store and the mailer, serves `/healthz` on
-/// the admin address, and runs the thumbnail, email, overdue and vacuum
-/// workers.
+/// the admin address, and runs the thumbnail, email, Checkout Session
+/// expiry, overdue and vacuum workers.
 ///
 /// After `shutdown` resolves, running jobs get [`SHUTDOWN_GRACE`] to finish.
 ///
@@ -243,7 +247,8 @@ fn health_checks(ctx: &JobContext) -> Vec<HealthCheck> {
     ]
 }
 
-/// The thumbnail, email, overdue and vacuum workers under one apalis monitor.
+/// The thumbnail, email, Checkout Session expiry, overdue and vacuum workers
+/// under one apalis monitor.
 pub struct Workers {
     monitor: Monitor,
     /// Set to the reason when a worker failed more than
@@ -271,6 +276,7 @@ impl Workers {
             .should_restart(move |worker, error| restart_or_fail(worker, error, &failure_sender));
         let monitor = register_thumbnails(monitor, &ctx, settings, &policy, &names);
         let monitor = register_emails(monitor, &ctx, settings, &policy, &names);
+        let monitor = register_checkout_expiry(monitor, &ctx, settings, &policy, &names);
         let monitor = register_cron(
             monitor,
             names.of("overdue"),
@@ -427,6 +433,28 @@ fn register_emails(
             .data(ctx.clone())
             .data(retry.clone())
             .build(tasks::email_task)
+    })
+}
+
+fn register_checkout_expiry(
+    monitor: Monitor,
+    ctx: &JobContext,
+    settings: &WorkerSettings,
+    policy: &Retry,
+    names: &WorkerNames,
+) -> Monitor {
+    let (ctx, retry, policy) = (ctx.clone(), settings.retry.clone(), policy.clone());
+    let poll_interval = settings.poll_interval;
+    let name = names.of("checkout-expiry");
+    monitor.register(move |restarts| {
+        let queue = one_at_a_time(ctx.queues.checkout_expiry()).poll_with_interval(poll_interval);
+        WorkerBuilder::new(name(restarts))
+            .backend(queue)
+            .concurrency(CHECKOUT_EXPIRY_CONCURRENCY)
+            .retry(policy.clone())
+            .data(ctx.clone())
+            .data(retry.clone())
+            .build(tasks::checkout_expiry_task)
     })
 }
 

@@ -10,9 +10,10 @@ use apalis::layers::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker
 use apalis::layers::retry::{BackoffRetryPolicy, HasherRng, RetryPolicy};
 use apalis::prelude::{AbortError, Attempt, BoxDynError, Data, TaskId};
 use apalis_cron::Tick;
-use proofsheet_jobs::{GenerateThumbnails, SendEmail};
+use proofsheet_jobs::{ExpireCheckouts, GenerateThumbnails, SendEmail};
 use tracing::Instrument;
 
+use crate::checkout_expiry;
 use crate::context::JobContext;
 use crate::emails::{self, EmailOutcome};
 use crate::error::Error;
@@ -187,6 +188,43 @@ fn email_span(id: &TaskId, job: &SendEmail) -> tracing::Span {
             user.id = %user_id,
         ),
     }
+}
+
+/// Runs an [`ExpireCheckouts`] job. A failed Stripe call is retried with
+/// backoff; after the last attempt the marks stay, and the reconciliation
+/// run expires those sessions later.
+pub(crate) async fn checkout_expiry_task(
+    job: ExpireCheckouts,
+    ctx: Data<JobContext>,
+    retry: Data<RetrySettings>,
+    id: TaskId,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
+    let span = tracing::info_span!("checkout_expiry", job.id = %id, tenant.id = %job.tenant_id);
+    async move {
+        let started = Instant::now();
+        let client = match crate::stripe_reconcile::client_from_config(&ctx) {
+            Ok(Some(client)) => client,
+            Ok(None) => {
+                tracing::info!("Stripe is not configured; no Checkout Session to expire");
+                return Ok(());
+            }
+            Err(error) => return judge_failure(&error, attempt.current(), &retry).into_result(error),
+        };
+        match checkout_expiry::expire_marked_checkouts(&ctx, &client, job.tenant_id).await {
+            Ok(closed) => {
+                tracing::info!(
+                    duration_ms = elapsed_ms(started),
+                    closed,
+                    "stale Checkout Sessions expired"
+                );
+                Ok(())
+            }
+            Err(error) => judge_failure(&error, attempt.current(), &retry).into_result(error),
+        }
+    }
+    .instrument(span)
+    .await
 }
 
 /// Runs one overdue check for a cron tick. A failed check is not retried,

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod invoices;
 pub mod notices;
+pub mod payment_state;
 pub mod photos;
 pub mod projects;
 pub mod stripe;

@@ -601,6 +601,16 @@ pub async fn checkouts_to_expire(tx: &mut TenantTx) -> Result<Vec<String>, Domai
     .await?)
 }
 
+/// Returns whether the studio has open Checkout Sessions marked for expiry,
+/// so the caller knows to queue the job that expires them at Stripe.
+pub async fn has_checkouts_to_expire(tx: &mut TenantTx) -> Result<bool, DomainError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM checkout_sessions WHERE expire_requested AND status = 'open')",
+    )
+    .fetch_one(tx.conn())
+    .await?)
+}
+
 /// Marks a Checkout Session complete or expired. A complete session stays
 /// complete.
 pub async fn close_checkout(

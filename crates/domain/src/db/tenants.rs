@@ -20,6 +20,9 @@ pub struct Tenant {
     pub accent_colour: String,
     pub plan_status: String,
     pub trial_ends_at: DateTime<Utc>,
+    /// The Stripe Billing subscription of the plan, once the studio has
+    /// subscribed; a cancelled one stays here.
+    pub stripe_subscription_id: Option<String>,
 }
 
 impl Tenant {
@@ -114,7 +117,8 @@ pub async fn sign_up(db: &Db, studio: NewStudio) -> Result<SignedUp, DomainError
 /// Loads the current tenant.
 pub async fn current(tx: &mut TenantTx) -> Result<Tenant, DomainError> {
     sqlx::query_as(
-        "SELECT id, name, time_zone, accent_colour, plan_status, trial_ends_at FROM tenants",
+        "SELECT id, name, time_zone, accent_colour, plan_status, trial_ends_at, \
+         stripe_subscription_id FROM tenants",
     )
     .fetch_optional(tx.conn())
     .await?

@@ -37,6 +37,10 @@ pub fn templates() -> anyhow::Result<tera::Tera> {
             "settings.html",
             include_str!("../../templates/settings.html"),
         ),
+        (
+            "stripe_refresh.html",
+            include_str!("../../templates/stripe_refresh.html"),
+        ),
     ])?;
     tera.autoescape_on(vec![".html"]);
     Ok(tera)

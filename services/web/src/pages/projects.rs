@@ -11,9 +11,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use proofsheet_domain::db::invoices::InvoiceInput;
+use proofsheet_domain::db::payment_state::StripePaymentState;
 use proofsheet_domain::db::photos::PhotoStatus;
 use proofsheet_domain::db::projects::{self, NewProject};
 use proofsheet_domain::db::tenants;
+use proofsheet_domain::plan::PlanStanding;
 use proofsheet_domain::{Currency, InvoiceId, InvoiceKind, Money, ProjectId, Stage, validate};
 use serde::{Deserialize, Serialize};
 
@@ -84,7 +86,9 @@ pub async fn list(
     context.insert("projects", &rows);
     context.insert("stages", &stage_options());
     context.insert("filter", &stage.map(Stage::as_str).unwrap_or(""));
-    context.insert("plan_status", &studio.plan_status);
+    let standing = PlanStanding::of(&studio, Utc::now());
+    context.insert("plan_standing", standing.as_str());
+    context.insert("plan_block", &standing.new_project_block(studio.tz()));
     context.insert(
         "trial_ends",
         &studio
@@ -106,7 +110,9 @@ pub async fn new_form(
     let studio = tenants::current(&mut tx).await?;
     tx.commit().await?;
     let (jar, token) = csrf_token(jar, state.config.cookie_secure);
-    let context = base_context(&token, &studio.name);
+    let mut context = base_context(&token, &studio.name);
+    let standing = PlanStanding::of(&studio, Utc::now());
+    context.insert("plan_block", &standing.new_project_block(studio.tz()));
     Ok((jar, render(&state, "project_new.html", &context)?).into_response())
 }
 
@@ -154,6 +160,20 @@ pub async fn create(
             Ok(render_with_status(
                 &state,
                 StatusCode::UNPROCESSABLE_ENTITY,
+                "project_new.html",
+                &context,
+            ))
+        }
+        // The plan does not allow new projects: the form page says why.
+        Err(ApiError::Forbidden(message)) => {
+            let mut tx = state.db.tenant(user.tenant_id).await?;
+            let studio = tenants::current(&mut tx).await?;
+            tx.commit().await?;
+            let mut context = base_context(&form.csrf_token, &studio.name);
+            context.insert("plan_block", &message);
+            Ok(render_with_status(
+                &state,
+                StatusCode::FORBIDDEN,
                 "project_new.html",
                 &context,
             ))
@@ -209,6 +229,7 @@ pub async fn show(
                 "due_date": invoice.map(|i| i.due_date.to_string()),
                 "status": invoice.map(|i| i.status(tz, now).label()),
                 "paid_at": invoice.and_then(|i| i.paid_at).map(|t| t.with_timezone(&tz).format("%-d %B %Y, %H:%M").to_string()),
+                "stripe": invoice.and_then(|i| detail.stripe_payment(i.id)).map(|p| stripe_lines(p, tz)),
             })
         })
         .collect();
@@ -254,6 +275,58 @@ pub async fn show(
     context.insert("notice", &query.notice.as_deref().and_then(notice_text));
     context.insert("error", &flash);
     Ok((jar, render(&state, "project.html", &context)?).into_response())
+}
+
+/// One line of an invoice's Stripe payment state on the project page.
+#[derive(Serialize)]
+struct StripeLine {
+    /// `paid`, `refunded`, `failed` or `mismatch`, for the line's style.
+    kind: &'static str,
+    text: String,
+}
+
+/// Describes what Stripe reported about an invoice, with times in the
+/// studio's time zone.
+fn stripe_lines(payment: &StripePaymentState, tz: chrono_tz::Tz) -> Vec<StripeLine> {
+    let mut lines = Vec::new();
+    if let Some(paid_at) = payment.paid_at {
+        lines.push(StripeLine {
+            kind: "paid",
+            text: format!(
+                "Paid through Stripe on {}.",
+                paid_at.with_timezone(&tz).format("%-d %B %Y, %H:%M")
+            ),
+        });
+    }
+    if let Some(refund) = &payment.refund {
+        let extent = if refund.full {
+            "Refunded in full"
+        } else {
+            "Partially refunded"
+        };
+        lines.push(StripeLine {
+            kind: "refunded",
+            text: format!("{extent} through Stripe: {}.", refund.amount_display),
+        });
+    }
+    if let Some(failure) = &payment.payment_failed {
+        lines.push(StripeLine {
+            kind: "failed",
+            text: format!("Last payment attempt failed. {}", failure.reason),
+        });
+    }
+    if let Some(mismatch) = &payment.amount_mismatch {
+        lines.push(StripeLine {
+            kind: "mismatch",
+            text: format!(
+                "Amount mismatch: Stripe received {} but the invoice is {}, so the invoice \
+                 stays unpaid. Check the payment in your Stripe Dashboard, then refund it or \
+                 mark the invoice paid by hand.",
+                mismatch.paid_display, mismatch.invoice_display
+            ),
+        });
+    }
+    lines
 }
 
 fn major_units(money: Money) -> String {

@@ -25,7 +25,7 @@ pub async fn show(
     let mut tx = state.db.tenant(user.tenant_id).await?;
     let studio = tenants::current(&mut tx).await?;
     let keys = auth::list_api_keys(&mut tx).await?;
-    let stripe = SettingsView::load(&state, &mut tx).await?;
+    let stripe = SettingsView::load(&state, &mut tx, &studio).await?;
     tx.commit().await?;
     let (jar, token) = csrf_token(jar, state.config.cookie_secure);
     let mut context = tera::Context::new();
@@ -81,7 +81,7 @@ pub async fn create_key(
     let (_, secret) = auth::create_api_key(&mut tx, &form.name).await?;
     let studio = tenants::current(&mut tx).await?;
     let keys = auth::list_api_keys(&mut tx).await?;
-    let stripe = SettingsView::load(&state, &mut tx).await?;
+    let stripe = SettingsView::load(&state, &mut tx, &studio).await?;
     tx.commit().await?;
     let mut context = tera::Context::new();
     context.insert("csrf_token", &form.csrf_token);

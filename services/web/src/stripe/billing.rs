@@ -1,6 +1,11 @@
 //! The studio's side of Stripe on the settings page: connecting its own
-//! Stripe account (Connect onboarding through an account link) and
-//! subscribing to its plan (a Billing Checkout Session).
+//! Stripe account (Connect onboarding through an account link), subscribing
+//! to its plan (a Billing Checkout Session) and managing that subscription
+//! (a Billing customer portal session).
+//!
+//! Every action that creates something at Stripe or in the database is a
+//! POST checked against the CSRF token. The GET pages that Stripe sends the
+//! studio back to only show state and a button.
 
 use axum::Form;
 use axum::extract::State;
@@ -8,12 +13,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use proofsheet_domain::db::stripe as store;
-use proofsheet_domain::db::tenants;
+use proofsheet_domain::db::tenants::{self, Tenant};
+use proofsheet_domain::plan::{self, PlanStanding};
 use proofsheet_stripe::StripeClient;
 
 use crate::AppState;
-use crate::auth::{StudioUser, verify_csrf};
+use crate::auth::{StudioUser, csrf_token, verify_csrf};
 use crate::error::PageError;
+use crate::pages::render;
 
 /// A form that carries only the CSRF token.
 #[derive(serde::Deserialize)]
@@ -60,12 +67,23 @@ pub async fn connect(
 }
 
 /// `GET /settings/stripe/refresh`: Stripe sends the studio here when an
-/// onboarding link expired; it gets a fresh link for the same account.
+/// onboarding link expired or was already used. The page changes nothing
+/// and calls no Stripe API, because a cross-site link can make a browser
+/// send this GET with the session cookie. Its button posts to
+/// `/settings/stripe/connect` with the CSRF token for a fresh link.
 pub async fn refresh(
     State(state): State<AppState>,
     user: StudioUser,
+    jar: CookieJar,
 ) -> Result<Response, PageError> {
-    onboarding_redirect(&state, user).await
+    let mut tx = state.db.tenant(user.tenant_id).await?;
+    let studio = tenants::current(&mut tx).await?;
+    tx.commit().await?;
+    let (jar, token) = csrf_token(jar, state.config.cookie_secure);
+    let mut context = tera::Context::new();
+    context.insert("csrf_token", &token);
+    context.insert("studio_name", &studio.name);
+    Ok((jar, render(&state, "stripe_refresh.html", &context)?).into_response())
 }
 
 async fn onboarding_redirect(state: &AppState, user: StudioUser) -> Result<Response, PageError> {
@@ -149,6 +167,9 @@ pub async fn subscribe(
     let studio = tenants::current(&mut tx).await?;
     let customer = store::account(&mut tx).await?.stripe_customer_id;
     tx.commit().await?;
+    // The hourly idempotency key below only merges double clicks; this check
+    // is what keeps a studio with a live subscription from starting another.
+    plan::check_may_subscribe(&studio, chrono::Utc::now())?;
     let customer = match customer {
         Some(customer) => customer,
         None => {
@@ -186,6 +207,39 @@ pub async fn subscribe(
     Ok(Redirect::to(&url).into_response())
 }
 
+/// `POST /settings/plan/manage`: sends a studio with a live subscription to
+/// Stripe's Billing customer portal, where it updates its card or cancels.
+/// Stripe sends it back to the plan section of the settings page.
+pub async fn manage_billing(
+    State(state): State<AppState>,
+    user: StudioUser,
+    jar: CookieJar,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, PageError> {
+    verify_csrf(&jar, &form.csrf_token)?;
+    let client = client(&state)?;
+    let mut tx = state.db.tenant(user.tenant_id).await?;
+    let studio = tenants::current(&mut tx).await?;
+    let customer = store::account(&mut tx).await?.stripe_customer_id;
+    tx.commit().await?;
+    let customer = customer
+        .filter(|_| plan::has_live_subscription(&studio))
+        .ok_or_else(|| {
+            PageError::new(
+                StatusCode::CONFLICT,
+                "No subscription to manage",
+                "The studio has no plan subscription yet, so there is no billing to manage. \
+                 Subscribe under Settings → Plan first.",
+            )
+        })?;
+    let session = client
+        .create_billing_portal_session(&customer, &web_url(&state, "/settings#plan"))
+        .await
+        .map_err(stripe_failed)?;
+    tracing::info!(tenant.id = %user.tenant_id, "Billing portal session created for the studio");
+    Ok(Redirect::to(&session.url).into_response())
+}
+
 /// The Stripe part of the settings page.
 #[derive(Debug, serde::Serialize)]
 pub struct SettingsView {
@@ -199,25 +253,43 @@ pub struct SettingsView {
     pub plan_available: bool,
     /// End of the current billing period, as a date.
     pub plan_period_end: Option<String>,
+    /// The plan with the trial's end applied, as [`PlanStanding::as_str`]
+    /// names it.
+    pub plan_standing: &'static str,
+    /// Whether the page offers "Subscribe": a plan price is configured and
+    /// the studio has no live subscription.
+    pub may_subscribe: bool,
+    /// Whether the page offers "Manage billing": the studio has a live
+    /// subscription and a Billing customer.
+    pub may_manage_billing: bool,
 }
 
 impl SettingsView {
-    /// Loads the studio's Stripe state inside its transaction.
+    /// Loads the Stripe state of `studio` inside its transaction.
     pub async fn load(
         state: &AppState,
         tx: &mut proofsheet_domain::db::TenantTx,
+        studio: &Tenant,
     ) -> Result<Self, PageError> {
+        let now = chrono::Utc::now();
         let account = store::account(tx).await?;
         let account_state = match (&account.stripe_account_id, account.charges_enabled) {
             (None, _) => "not_connected",
             (Some(_), false) => "onboarding",
             (Some(_), true) => "connected",
         };
+        let enabled = state.stripe.client.is_some();
+        let plan_available = enabled && state.stripe.plan_price.is_some();
         Ok(Self {
-            enabled: state.stripe.client.is_some(),
+            enabled,
             account_state,
             details_submitted: account.details_submitted,
-            plan_available: state.stripe.client.is_some() && state.stripe.plan_price.is_some(),
+            plan_available,
+            plan_standing: PlanStanding::of(studio, now).as_str(),
+            may_subscribe: plan_available && plan::check_may_subscribe(studio, now).is_ok(),
+            may_manage_billing: enabled
+                && account.stripe_customer_id.is_some()
+                && plan::has_live_subscription(studio),
             plan_period_end: account
                 .plan_period_end
                 .map(|at| at.format("%-d %B %Y").to_string()),
