@@ -178,7 +178,10 @@ mod tests {
             .check_new_project(chrono_tz::Europe::Berlin)
             .expect_err("blocked");
         let message = error.to_string();
-        assert!(message.contains("free trial ended on 3 December 2026"), "{message}");
+        assert!(
+            message.contains("free trial ended on 3 December 2026"),
+            "{message}"
+        );
         assert!(message.contains("/settings#plan"), "{message}");
     }
 

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use proofsheet_domain::db::invoices::{self, Invoice, InvoiceInput, InvoiceJson};
-use proofsheet_domain::db::photos::{self, Photo};
 use proofsheet_domain::db::payment_state::{self, StripePaymentState};
+use proofsheet_domain::db::photos::{self, Photo};
 use proofsheet_domain::db::projects::{self, NewProject, Project, Response};
 use proofsheet_domain::db::stripe as stripe_store;
 use proofsheet_domain::db::tenants::{self, Tenant};

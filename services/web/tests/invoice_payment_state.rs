@@ -31,8 +31,10 @@ async fn add_invoice(app: &common::TestApp, key: &str, project: &str, kind: &str
     let response = reqwest::Client::new()
         .post(app.url(&format!("/api/v1/projects/{project}/invoices")))
         .bearer_auth(key)
-        .json(&json!({"kind": kind, "amount_minor": amount, "currency": "EUR",
-                      "due_date": "2099-01-31"}))
+        .json(
+            &json!({"kind": kind, "amount_minor": amount, "currency": "EUR",
+                      "due_date": "2099-01-31"}),
+        )
         .send()
         .await
         .expect("add invoice");
@@ -91,7 +93,9 @@ async fn record_stripe_reports(app: &common::TestApp, studio: &Studio) {
         payment: deposit.clone(),
         amount_refunded_minor: 10000,
     };
-    let outcome = store::record_refund(&mut tx, &refund).await.expect("refund");
+    let outcome = store::record_refund(&mut tx, &refund)
+        .await
+        .expect("refund");
     assert_eq!(outcome, PaymentOutcome::MarkedPaid);
 
     let failed = store::record_payment_failure(
@@ -189,7 +193,9 @@ async fn full_refund_is_reported_as_full() {
         },
         amount_refunded_minor: 48500,
     };
-    store::record_refund(&mut tx, &refund).await.expect("refund");
+    store::record_refund(&mut tx, &refund)
+        .await
+        .expect("refund");
     tx.commit().await.expect("commit");
 
     let invoices = api_invoices(&app, &studio).await;

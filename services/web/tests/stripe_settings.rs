@@ -72,8 +72,10 @@ async fn start_mock() -> (MockStripe, String) {
             "/v1/billing_portal/sessions",
             post(|State(mock): State<MockStripe>, body: String| async move {
                 mock.record(&format!("POST /v1/billing_portal/sessions {body}"));
-                Json(json!({"id": "bps_mock_1", "object": "billing_portal.session",
-                            "url": "https://billing.stripe.test/p/session/mock"}))
+                Json(
+                    json!({"id": "bps_mock_1", "object": "billing_portal.session",
+                            "url": "https://billing.stripe.test/p/session/mock"}),
+                )
             }),
         )
         .route(
@@ -435,7 +437,10 @@ async fn past_due_studio_opens_billing_portal() {
     let calls = mock.calls();
     assert_eq!(calls.len(), 1, "{calls:?}");
     let call = &calls[0];
-    assert!(call.starts_with("POST /v1/billing_portal/sessions "), "{call}");
+    assert!(
+        call.starts_with("POST /v1/billing_portal/sessions "),
+        "{call}"
+    );
     assert!(call.contains("customer=cus_mock_1"), "{call}");
     assert!(
         call.contains("return_url=http%3A%2F%2F127.0.0.1%3A8080%2Fsettings%23plan"),

@@ -1,26 +1,33 @@
 //! Open Checkout Sessions of an invoice the studio marks paid by hand are
-//! expired at Stripe, against a local server that serves Stripe's expire
-//! call.
+//! expired at Stripe by the worker's checkout-expiry job, against a local
+//! server that serves Stripe's expire call. Marking paid only queues the
+//! job, so a slow Stripe never holds up the studio's request.
 
 mod common;
 mod stripe_support;
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use proofsheet_domain::{InvoiceId, ProjectId, TenantId};
+use proofsheet_worker::{JobContext, RetrySettings, WorkerSettings, Workers};
 use serde_json::{Value, json};
 use stripe_support::{INVOICE_PAID, PROJECT_A, STUDIO_A};
 
-/// `(Stripe-Account, session id)` of every expire call, and whether the
-/// mock answers them with 500.
+/// `(Stripe-Account, session id)` of every expire call that succeeded, the
+/// number of calls the mock still answers with 500, and whether it holds
+/// calls open until the flag is cleared.
 #[derive(Clone, Default)]
 struct MockStripe {
     expired: Arc<Mutex<Vec<(String, String)>>>,
-    failing: Arc<Mutex<bool>>,
+    failures_left: Arc<AtomicUsize>,
+    failed_calls: Arc<AtomicUsize>,
+    stalling: Arc<AtomicBool>,
 }
 
 impl MockStripe {
@@ -34,7 +41,15 @@ async fn expire_session(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> (StatusCode, Json<Value>) {
-    if mock.failing.lock().map(|f| *f).unwrap_or(false) {
+    while mock.stalling.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let failing = mock
+        .failures_left
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if failing {
+        mock.failed_calls.fetch_add(1, Ordering::SeqCst);
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({"error": {"type": "api_error", "message": "try again"}})),
@@ -113,8 +128,68 @@ fn ids() -> (TenantId, ProjectId, InvoiceId) {
     )
 }
 
+/// Workers running on the web app's database, queues and Stripe mock until
+/// [`RunningWorkers::stop`].
+struct RunningWorkers {
+    ctx: JobContext,
+    stop: tokio::sync::oneshot::Sender<()>,
+    run: tokio::task::JoinHandle<Result<(), proofsheet_worker::Error>>,
+    _outbox: tempfile::TempDir,
+}
+
+impl RunningWorkers {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let result = self.run.await.expect("worker task");
+        assert!(result.is_ok(), "{result:?}");
+    }
+}
+
+/// Starts the worker with retries a few milliseconds apart and without the
+/// reconciliation schedule, so only the checkout-expiry job expires sessions.
+async fn start_workers(app: &common::TestApp) -> RunningWorkers {
+    let outbox = tempfile::tempdir().expect("outbox");
+    let mailer = proofsheet_mail::Mailer::outbox(outbox.path().to_path_buf()).expect("mailer");
+    let ctx = JobContext::new(
+        app.state.db.clone(),
+        app.state.queues.clone(),
+        app.state.media.clone(),
+        mailer,
+        app.state.config.clone(),
+    );
+    let mut settings = WorkerSettings::from_config(&app.state.config).expect("settings");
+    settings.retry = RetrySettings {
+        max_attempts: 6,
+        first_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(200),
+    };
+    settings.poll_interval = Duration::from_millis(100);
+    settings.stripe_reconcile_schedule = None;
+    settings.shutdown_grace = Duration::from_secs(2);
+    let workers = Workers::new(ctx.clone(), &settings).expect("workers");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(workers.run_until(async move {
+        let _ = stopped.await;
+    }));
+    RunningWorkers {
+        ctx,
+        stop,
+        run,
+        _outbox: outbox,
+    }
+}
+
+/// Waits until the seeded session is expired, or fails after 20 s.
+async fn wait_for_expired(app: &common::TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while session_state(app).await.0 != "expired" {
+        assert!(Instant::now() < deadline, "the session was never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
-async fn mark_paid_expires_open_session() {
+async fn worker_expires_session_after_mark_paid() {
     let (mock, base) = start_mock().await;
     let app = stripe_support::spawn_with_fixtures_and_api(&base).await;
     open_session(&app).await;
@@ -123,12 +198,79 @@ async fn mark_paid_expires_open_session() {
     proofsheet_web::ops::mark_paid(&app.state, tenant, project, invoice)
         .await
         .expect("mark paid");
+    assert!(mock.expired().is_empty(), "expired inline");
+    assert_eq!(session_state(&app).await, ("open".to_owned(), true));
 
+    let workers = start_workers(&app).await;
+    wait_for_expired(&app).await;
     assert_eq!(
         mock.expired(),
         vec![("acct_lumen".to_owned(), "cs_test_open".to_owned())]
     );
     assert_eq!(session_state(&app).await, ("expired".to_owned(), true));
+
+    // A repeated job finds nothing left to expire and calls Stripe no more.
+    let client = proofsheet_worker::client_from_config(&workers.ctx)
+        .expect("client")
+        .expect("Stripe is configured");
+    let closed = proofsheet_worker::expire_marked_checkouts(&workers.ctx, &client, tenant)
+        .await
+        .expect("second run");
+    assert_eq!(closed, 0);
+    assert_eq!(mock.expired().len(), 1);
+    workers.stop().await;
+}
+
+#[tokio::test]
+async fn mark_paid_answers_while_stripe_stalls() {
+    let (mock, base) = start_mock().await;
+    let app = stripe_support::spawn_with_fixtures_and_api(&base).await;
+    open_session(&app).await;
+    mock.stalling.store(true, Ordering::SeqCst);
+    let workers = start_workers(&app).await;
+    let (tenant, project, invoice) = ids();
+
+    let started = Instant::now();
+    proofsheet_web::ops::mark_paid(&app.state, tenant, project, invoice)
+        .await
+        .expect("mark paid");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "marking paid took {elapsed:?} while Stripe stalled"
+    );
+
+    // The worker's call waits on the stalled Stripe; the session is still
+    // open, and marked, until Stripe answers.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(session_state(&app).await, ("open".to_owned(), true));
+    mock.stalling.store(false, Ordering::SeqCst);
+
+    wait_for_expired(&app).await;
+    assert_eq!(
+        mock.expired(),
+        vec![("acct_lumen".to_owned(), "cs_test_open".to_owned())]
+    );
+    workers.stop().await;
+}
+
+#[tokio::test]
+async fn failed_expiry_is_retried_with_backoff() {
+    let (mock, base) = start_mock().await;
+    let app = stripe_support::spawn_with_fixtures_and_api(&base).await;
+    open_session(&app).await;
+    mock.failures_left.store(2, Ordering::SeqCst);
+    let workers = start_workers(&app).await;
+    let (tenant, project, invoice) = ids();
+
+    proofsheet_web::ops::mark_paid(&app.state, tenant, project, invoice)
+        .await
+        .expect("marking paid succeeds while Stripe fails");
+
+    wait_for_expired(&app).await;
+    assert_eq!(mock.failed_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(mock.expired().len(), 1);
+    workers.stop().await;
 }
 
 #[tokio::test]
@@ -136,15 +278,19 @@ async fn failed_expiry_keeps_mark_for_retry() {
     let (mock, base) = start_mock().await;
     let app = stripe_support::spawn_with_fixtures_and_api(&base).await;
     open_session(&app).await;
-    if let Ok(mut failing) = mock.failing.lock() {
-        *failing = true;
-    }
+    mock.failures_left.store(usize::MAX, Ordering::SeqCst);
     let (tenant, project, invoice) = ids();
 
     proofsheet_web::ops::mark_paid(&app.state, tenant, project, invoice)
         .await
         .expect("marking paid succeeds while Stripe fails");
 
+    // Every attempt fails, and a failed attempt leaves the mark for the
+    // next attempt and for the reconciliation run.
+    let workers = start_workers(&app).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(mock.failed_calls.load(Ordering::SeqCst) >= 1);
     assert!(mock.expired().is_empty());
     assert_eq!(session_state(&app).await, ("open".to_owned(), true));
+    workers.stop().await;
 }

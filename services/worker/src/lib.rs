@@ -33,8 +33,8 @@ pub use emails::{EmailOutcome, send_email, send_notice};
 pub use error::Error;
 pub use overdue::{OverdueCheck, REQUEUE_AFTER, check_overdue_invoices};
 pub use service::{
-    CHECKOUT_EXPIRY_CONCURRENCY, EMAIL_CONCURRENCY, POLL_INTERVAL, SHUTDOWN_GRACE, WorkerSettings, Workers, connect,
-    parse_schedule, run,
+    CHECKOUT_EXPIRY_CONCURRENCY, EMAIL_CONCURRENCY, POLL_INTERVAL, SHUTDOWN_GRACE, WorkerSettings,
+    Workers, connect, parse_schedule, run,
 };
 pub use stripe_reconcile::{
     RECONCILE_WINDOW, Reconciled, client_from_config, reconcile_stripe_payments,

@@ -209,7 +209,9 @@ pub(crate) async fn checkout_expiry_task(
                 tracing::info!("Stripe is not configured; no Checkout Session to expire");
                 return Ok(());
             }
-            Err(error) => return judge_failure(&error, attempt.current(), &retry).into_result(error),
+            Err(error) => {
+                return judge_failure(&error, attempt.current(), &retry).into_result(error);
+            }
         };
         match checkout_expiry::expire_marked_checkouts(&ctx, &client, job.tenant_id).await {
             Ok(closed) => {

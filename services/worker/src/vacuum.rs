@@ -16,24 +16,33 @@ pub const JOB_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// when other schedules tend to fire.
 pub(crate) const VACUUM_SCHEDULE: &str = "0 17 * * * *";
 
-/// Deletes the payload and record of every job in the thumbnail and email
-/// queues that finished (done, failed or killed) more than `older_than` ago,
-/// and returns how many it deleted. Job ids stay in the queues' done and
-/// dead sets, which apalis-redis offers no way to trim.
+/// Deletes the payload and record of every job in the thumbnail, email and
+/// checkout-expiry queues that finished (done, failed or killed) more than
+/// `older_than` ago, and returns how many it deleted. Job ids stay in the
+/// queues' done and dead sets, which apalis-redis offers no way to trim.
 ///
 /// # Errors
 ///
 /// [`Error::Vacuum`] when Redis fails; the next run repeats the work.
 pub async fn vacuum_queues(ctx: &JobContext, older_than: Duration) -> Result<usize, Error> {
-    let mut thumbnails = ctx.queues.thumbnails();
-    let mut emails = ctx.queues.emails();
-    let thumbnail_jobs = thumbnails
+    let vacuum_failed = |error: apalis_redis::Error| Error::Vacuum(error.to_string());
+    let thumbnail_jobs = ctx
+        .queues
+        .thumbnails()
         .vacuum_before(older_than)
         .await
-        .map_err(|error| Error::Vacuum(error.to_string()))?;
-    let email_jobs = emails
+        .map_err(vacuum_failed)?;
+    let email_jobs = ctx
+        .queues
+        .emails()
         .vacuum_before(older_than)
         .await
-        .map_err(|error| Error::Vacuum(error.to_string()))?;
-    Ok(thumbnail_jobs + email_jobs)
+        .map_err(vacuum_failed)?;
+    let expiry_jobs = ctx
+        .queues
+        .checkout_expiry()
+        .vacuum_before(older_than)
+        .await
+        .map_err(vacuum_failed)?;
+    Ok(thumbnail_jobs + email_jobs + expiry_jobs)
 }

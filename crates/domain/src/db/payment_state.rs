@@ -159,7 +159,8 @@ pub async fn for_project(
 /// which are ordered by `paid_at`.
 fn from_payments(invoice: &Invoice, payments: &[&PaymentRow]) -> StripePaymentState {
     let matches = |p: &PaymentRow| {
-        p.amount_minor == invoice.amount.amount_minor && p.currency == invoice.amount.currency.code()
+        p.amount_minor == invoice.amount.amount_minor
+            && p.currency == invoice.amount.currency.code()
     };
     let paid_at = payments.iter().find(|p| matches(p)).map(|p| p.paid_at);
     let amount_mismatch = payments

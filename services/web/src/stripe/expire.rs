@@ -20,7 +20,9 @@ pub async fn queue_checkout_expiry(state: &AppState, tenant: TenantId) {
     }
     let job = ExpireCheckouts { tenant_id: tenant };
     match state.queues.enqueue_checkout_expiry(job).await {
-        Ok(()) => tracing::info!(tenant.id = %tenant, "queued the expiry of stale Checkout Sessions"),
+        Ok(()) => {
+            tracing::info!(tenant.id = %tenant, "queued the expiry of stale Checkout Sessions")
+        }
         Err(error) => tracing::warn!(
             tenant.id = %tenant,
             error = %error,
