@@ -1,7 +1,7 @@
-//! What a studio's plan allows right now. The stored `plan_status` follows
-//! Stripe's subscription webhooks, but the free trial ends by the clock
-//! alone, so the trial's end is applied here at request time: no scheduled
-//! job has to flip the status when `trial_ends_at` passes.
+//! The actions a studio's plan allows right now. The stored `plan_status`
+//! follows Stripe's subscription webhooks, but the free trial ends by the
+//! clock alone, so the trial's end is applied here at request time and no
+//! scheduled job has to change the status when `trial_ends_at` passes.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -72,10 +72,12 @@ impl PlanStanding {
                  (/settings#plan) to create projects again",
                 ended_at.with_timezone(&tz).format("%-d %B %Y")
             ),
-            PlanStanding::PastDue => "the plan is past due: its last payment failed. Update \
+            PlanStanding::PastDue => {
+                "the plan is past due because its last payment failed. Update \
                  the card with Manage billing under Settings → Plan (/settings#plan); projects \
                  can be created again once Stripe collects the payment"
-                .to_owned(),
+                    .to_owned()
+            }
             PlanStanding::Cancelled => "the plan is cancelled. Subscribe again under \
                  Settings → Plan (/settings#plan) to create projects again"
                 .to_owned(),

@@ -39,7 +39,7 @@ pub struct ProjectDetail {
 pub struct ProjectInvoiceJson {
     #[serde(flatten)]
     pub invoice: InvoiceJson,
-    /// What Stripe reported about the invoice's payments; `null` when Stripe
+    /// Stripe's reports on the invoice's payments; `null` when Stripe
     /// reported nothing.
     pub stripe: Option<StripePaymentState>,
 }

@@ -10,12 +10,10 @@ use proofsheet_domain::db::stripe::{
     self as store, PaymentOutcome, PaymentReceived, RefundReported,
 };
 use proofsheet_domain::{InvoiceId, TenantId};
-use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 
 const EMAIL: &str = "owner@example.com";
-const PASSWORD: &str = "a long enough password";
 
 /// A studio with one project whose deposit (€485.00) and final (€120.00)
 /// invoices exist, and the API key to read it.
@@ -203,63 +201,21 @@ async fn full_refund_is_reported_as_full() {
     assert_eq!(invoices[0]["stripe"]["refund"]["amount_display"], "€485.00");
 }
 
-async fn log_in(app: &common::TestApp) -> reqwest::Client {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .expect("client");
-    let form = client
-        .get(app.url("/login"))
-        .send()
-        .await
-        .expect("log-in form")
-        .text()
-        .await
-        .expect("body");
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = form.find(marker).expect("CSRF field") + marker.len();
-    let token = form[start..].split('"').next().expect("token").to_owned();
-    let response = client
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("email", EMAIL),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .expect("log in");
-    assert_eq!(response.status(), 303);
-    client
-}
-
 #[tokio::test]
 async fn project_page_shows_stripe_payment_state() {
     let app = common::spawn().await;
     let studio = studio(&app).await;
-    let client = log_in(&app).await;
+    let client = common::browser();
+    common::log_in(&app, &client, EMAIL).await;
     let url = app.url(&format!("/projects/{}", studio.project));
 
-    let before = client
-        .get(&url)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("body");
+    let (status, before) = common::page(&client, &url).await;
+    assert_eq!(status, 200);
     assert!(!before.contains("stripe-state"), "{before}");
 
     record_stripe_reports(&app, &studio).await;
-    let page = client
-        .get(&url)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("body");
+    let (status, page) = common::page(&client, &url).await;
+    assert_eq!(status, 200);
     // The studio is in Europe/Berlin, one hour ahead of UTC in November.
     assert!(
         page.contains("Paid through Stripe on 20 November 2026, 14:05."),

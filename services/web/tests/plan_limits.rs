@@ -1,12 +1,15 @@
 //! What a studio's plan allows: the free trial ends by the clock, and a
 //! studio whose trial ended or whose plan is past due cannot create
-//! projects, on the pages or through the API, and is told why and what to do.
+//! projects, on the pages or through the API, and gets a message with the
+//! reason and the next step.
 
 mod common;
 
-use reqwest::redirect::Policy;
+use common::{browser, csrf_of, page};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
+
+const EMAIL: &str = "owner@example.com";
 
 /// Runs one statement on the test database as its owner, which RLS does not
 /// filter. Every test here has a single studio.
@@ -45,7 +48,7 @@ fn message_of(body: &Value) -> String {
 #[tokio::test]
 async fn api_create_refused_after_trial_end() {
     let app = common::spawn().await;
-    let key = app.sign_up("owner@example.com").await;
+    let key = app.sign_up(EMAIL).await;
     let existing = app.create_project(&key).await;
 
     // One minute before the end the trial still allows new projects.
@@ -85,7 +88,7 @@ async fn api_create_refused_after_trial_end() {
 #[tokio::test]
 async fn api_create_refused_when_past_due() {
     let app = common::spawn().await;
-    let key = app.sign_up("owner@example.com").await;
+    let key = app.sign_up(EMAIL).await;
     as_owner(
         &app,
         "UPDATE tenants SET plan_status = 'past_due', stripe_subscription_id = 'sub_1'",
@@ -102,7 +105,7 @@ async fn api_create_refused_when_past_due() {
 #[tokio::test]
 async fn active_plan_outlives_trial_end() {
     let app = common::spawn().await;
-    let key = app.sign_up("owner@example.com").await;
+    let key = app.sign_up(EMAIL).await;
     as_owner(
         &app,
         "UPDATE tenants SET plan_status = 'active', stripe_subscription_id = 'sub_1', \
@@ -111,48 +114,6 @@ async fn active_plan_outlives_trial_end() {
     .await;
     let (status, body) = create_by_api(&app, &key).await;
     assert_eq!(status, 201, "{body}");
-}
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .expect("client")
-}
-
-/// Reads the CSRF token out of a page's first form.
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html
-        .find(marker)
-        .map(|i| i + marker.len())
-        .expect("page has a CSRF field");
-    html[start..].split('"').next().expect("token").to_owned()
-}
-
-async fn page(client: &reqwest::Client, url: &str) -> (u16, String) {
-    let response = client.get(url).send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.text().await.expect("body"))
-}
-
-async fn sign_up_in_browser(app: &common::TestApp, client: &reqwest::Client) {
-    let (_, form) = page(client, &app.url("/signup")).await;
-    let token = csrf_of(&form);
-    let response = client
-        .post(app.url("/signup"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("studio_name", "North Light"),
-            ("email", "owner@example.com"),
-            ("password", "a long enough password"),
-            ("time_zone", "Europe/Berlin"),
-        ])
-        .send()
-        .await
-        .expect("sign-up");
-    assert_eq!(response.status(), 303);
 }
 
 async fn create_in_browser(
@@ -180,7 +141,8 @@ async fn create_in_browser(
 async fn pages_refuse_projects_after_trial_end() {
     let app = common::spawn().await;
     let client = browser();
-    sign_up_in_browser(&app, &client).await;
+    app.sign_up(EMAIL).await;
+    common::log_in(&app, &client, EMAIL).await;
     as_owner(
         &app,
         "UPDATE tenants SET trial_ends_at = '2026-12-03T12:00:00Z'",
@@ -217,7 +179,8 @@ async fn pages_refuse_projects_after_trial_end() {
 async fn pages_allow_projects_before_trial_end() {
     let app = common::spawn().await;
     let client = browser();
-    sign_up_in_browser(&app, &client).await;
+    app.sign_up(EMAIL).await;
+    common::log_in(&app, &client, EMAIL).await;
     as_owner(
         &app,
         "UPDATE tenants SET trial_ends_at = now() + interval '1 minute'",
@@ -236,7 +199,8 @@ async fn pages_allow_projects_before_trial_end() {
 async fn past_due_banner_says_what_to_do() {
     let app = common::spawn().await;
     let client = browser();
-    sign_up_in_browser(&app, &client).await;
+    app.sign_up(EMAIL).await;
+    common::log_in(&app, &client, EMAIL).await;
     as_owner(
         &app,
         "UPDATE tenants SET plan_status = 'past_due', stripe_subscription_id = 'sub_1'",

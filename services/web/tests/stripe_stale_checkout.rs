@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use stripe_support::{INVOICE_PAID, PROJECT_A, STUDIO_A};
 
 /// `(Stripe-Account, session id)` of every expire call that succeeded, the
-/// number of calls the mock still answers with 500, and whether it holds
+/// number of calls the mock still responds to with 500, and whether it keeps
 /// calls open until the flag is cleared.
 #[derive(Clone, Default)]
 struct MockStripe {
@@ -222,7 +222,7 @@ async fn worker_expires_session_after_mark_paid() {
 }
 
 #[tokio::test]
-async fn mark_paid_answers_while_stripe_stalls() {
+async fn mark_paid_returns_while_stripe_stalls() {
     let (mock, base) = start_mock().await;
     let app = stripe_support::spawn_with_fixtures_and_api(&base).await;
     open_session(&app).await;
@@ -241,7 +241,7 @@ async fn mark_paid_answers_while_stripe_stalls() {
     );
 
     // The worker's call waits on the stalled Stripe; the session is still
-    // open, and marked, until Stripe answers.
+    // open, and marked, until Stripe responds.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(session_state(&app).await, ("open".to_owned(), true));
     mock.stalling.store(false, Ordering::SeqCst);

@@ -12,8 +12,8 @@ use super::TenantTx;
 use super::invoices::Invoice;
 use crate::{DomainError, InvoiceId, Money, ProjectId};
 
-/// What Stripe reported about an invoice's payments. Several parts can be
-/// set at once, such as a payment that was later partly refunded.
+/// Stripe's reports on an invoice's payments. Several parts can be set
+/// at once, such as a payment that was later partly refunded.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct StripePaymentState {
     /// When the first Stripe payment of the invoice's exact amount and
@@ -199,8 +199,8 @@ fn from_payments(invoice: &Invoice, payments: &[&PaymentRow]) -> StripePaymentSt
     }
 }
 
-/// Formats an amount for people, or as `12345 XYZ` (minor units and code)
-/// when the code is not a currency this build knows.
+/// Formats an amount for people, or as `12345 XYZ (minor units)` when this
+/// build does not recognise the currency code.
 fn display(amount_minor: i64, currency: &str) -> String {
     currency
         .parse()

@@ -164,7 +164,7 @@ pub async fn create(
                 &context,
             ))
         }
-        // The plan does not allow new projects: the form page says why.
+        // The plan does not allow new projects, so the form page shows the reason.
         Err(ApiError::Forbidden(message)) => {
             let mut tx = state.db.tenant(user.tenant_id).await?;
             let studio = tenants::current(&mut tx).await?;

@@ -144,6 +144,18 @@ pub async fn onboarding_return(
     Ok(Redirect::to("/settings").into_response())
 }
 
+/// Loads the studio and its Billing customer id, if it has one.
+async fn studio_and_customer(
+    state: &AppState,
+    user: StudioUser,
+) -> Result<(Tenant, Option<String>), PageError> {
+    let mut tx = state.db.tenant(user.tenant_id).await?;
+    let studio = tenants::current(&mut tx).await?;
+    let customer = store::account(&mut tx).await?.stripe_customer_id;
+    tx.commit().await?;
+    Ok((studio, customer))
+}
+
 /// `POST /settings/plan/subscribe`: sends the studio to a Stripe Checkout
 /// Session for its plan. The plan state then follows the subscription's
 /// webhooks.
@@ -163,10 +175,7 @@ pub async fn subscribe(
         )
     })?;
     let tenant = user.tenant_id.to_string();
-    let mut tx = state.db.tenant(user.tenant_id).await?;
-    let studio = tenants::current(&mut tx).await?;
-    let customer = store::account(&mut tx).await?.stripe_customer_id;
-    tx.commit().await?;
+    let (studio, customer) = studio_and_customer(&state, user).await?;
     // The hourly idempotency key below only merges double clicks; this check
     // is what keeps a studio with a live subscription from starting another.
     plan::check_may_subscribe(&studio, chrono::Utc::now())?;
@@ -218,10 +227,7 @@ pub async fn manage_billing(
 ) -> Result<Response, PageError> {
     verify_csrf(&jar, &form.csrf_token)?;
     let client = client(&state)?;
-    let mut tx = state.db.tenant(user.tenant_id).await?;
-    let studio = tenants::current(&mut tx).await?;
-    let customer = store::account(&mut tx).await?.stripe_customer_id;
-    tx.commit().await?;
+    let (studio, customer) = studio_and_customer(&state, user).await?;
     let customer = customer
         .filter(|_| plan::has_live_subscription(&studio))
         .ok_or_else(|| {

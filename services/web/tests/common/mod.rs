@@ -129,3 +129,46 @@ pub fn orientation_8_jpeg() -> Vec<u8> {
     ))
     .expect("demo photo")
 }
+
+/// A browser-like client: keeps cookies and does not follow redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Reads the CSRF token out of a page's first form.
+pub fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html
+        .find(marker)
+        .map(|i| i + marker.len())
+        .expect("page has a CSRF field");
+    html[start..].split('"').next().expect("token").to_owned()
+}
+
+/// Requests a page and returns its status and body.
+pub async fn page(client: &reqwest::Client, url: &str) -> (u16, String) {
+    let response = client.get(url).send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+/// Posts the log-in form for `email` with the password [`TestApp::sign_up`]
+/// uses, and checks that the session starts.
+pub async fn log_in(app: &TestApp, client: &reqwest::Client, email: &str) {
+    let token = csrf_of(&page(client, &app.url("/login")).await.1);
+    let response = client
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", email),
+            ("password", "a long enough password"),
+        ])
+        .send()
+        .await
+        .expect("log in");
+    assert_eq!(response.status(), 303);
+}
