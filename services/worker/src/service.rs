@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::{
-    BackendExt, BoxDynError, Data, Monitor, TaskId, WorkerBuilder, WorkerBuilderExt, WorkerContext,
-    WorkerError,
+    Attempt, BackendExt, BoxDynError, Data, Monitor, TaskId, WorkerBuilder, WorkerBuilderExt,
+    WorkerContext, WorkerError,
 };
 use apalis_cron::{CronScheduler, Tick};
 use apalis_redis::RedisStorage;
@@ -399,19 +399,19 @@ fn register_thumbnails(
     policy: &Retry,
     names: &WorkerNames,
 ) -> Monitor {
-    let (ctx, retry, policy) = (ctx.clone(), settings.retry.clone(), policy.clone());
-    let (concurrency, poll_interval) = (settings.thumbnail_concurrency, settings.poll_interval);
-    let name = names.of("thumbnails");
-    monitor.register(move |restarts| {
-        let queue = one_at_a_time(ctx.queues.thumbnails()).poll_with_interval(poll_interval);
-        WorkerBuilder::new(name(restarts))
-            .backend(queue)
-            .concurrency(concurrency)
-            .retry(policy.clone())
-            .data(ctx.clone())
-            .data(retry.clone())
-            .build(tasks::thumbnails_task)
-    })
+    let queue = QueueWorker {
+        name: names.of("thumbnails"),
+        storage: Queues::thumbnails,
+        concurrency: settings.thumbnail_concurrency,
+    };
+    register_queue(
+        monitor,
+        queue,
+        ctx,
+        settings,
+        policy,
+        tasks::thumbnails_task,
+    )
 }
 
 fn register_emails(
@@ -421,19 +421,12 @@ fn register_emails(
     policy: &Retry,
     names: &WorkerNames,
 ) -> Monitor {
-    let (ctx, retry, policy) = (ctx.clone(), settings.retry.clone(), policy.clone());
-    let (concurrency, poll_interval) = (settings.email_concurrency, settings.poll_interval);
-    let name = names.of("emails");
-    monitor.register(move |restarts| {
-        let queue = one_at_a_time(ctx.queues.emails()).poll_with_interval(poll_interval);
-        WorkerBuilder::new(name(restarts))
-            .backend(queue)
-            .concurrency(concurrency)
-            .retry(policy.clone())
-            .data(ctx.clone())
-            .data(retry.clone())
-            .build(tasks::email_task)
-    })
+    let queue = QueueWorker {
+        name: names.of("emails"),
+        storage: Queues::emails,
+        concurrency: settings.email_concurrency,
+    };
+    register_queue(monitor, queue, ctx, settings, policy, tasks::email_task)
 }
 
 fn register_checkout_expiry(
@@ -443,18 +436,61 @@ fn register_checkout_expiry(
     policy: &Retry,
     names: &WorkerNames,
 ) -> Monitor {
+    let queue = QueueWorker {
+        name: names.of("checkout-expiry"),
+        storage: Queues::checkout_expiry,
+        concurrency: CHECKOUT_EXPIRY_CONCURRENCY,
+    };
+    register_queue(
+        monitor,
+        queue,
+        ctx,
+        settings,
+        policy,
+        tasks::checkout_expiry_task,
+    )
+}
+
+/// A worker of one Redis queue: its name by restart count, the queue's
+/// storage and how many jobs it runs at once.
+struct QueueWorker<N, S> {
+    name: N,
+    storage: S,
+    concurrency: usize,
+}
+
+/// Registers a worker that runs `task` on each job of a Redis queue, with
+/// the retry policy and the job context and retry settings as task data.
+fn register_queue<T, N, S, F, Fut>(
+    monitor: Monitor,
+    queue: QueueWorker<N, S>,
+    ctx: &JobContext,
+    settings: &WorkerSettings,
+    policy: &Retry,
+    task: F,
+) -> Monitor
+where
+    T: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + Unpin + 'static,
+    N: Fn(usize) -> String + Send + Sync + 'static,
+    S: Fn(&Queues) -> RedisStorage<T> + Send + Sync + 'static,
+    F: Fn(T, Data<JobContext>, Data<RetrySettings>, TaskId, Attempt) -> Fut
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    Fut: Future<Output = Result<(), BoxDynError>> + Send + 'static,
+{
     let (ctx, retry, policy) = (ctx.clone(), settings.retry.clone(), policy.clone());
     let poll_interval = settings.poll_interval;
-    let name = names.of("checkout-expiry");
     monitor.register(move |restarts| {
-        let queue = one_at_a_time(ctx.queues.checkout_expiry()).poll_with_interval(poll_interval);
-        WorkerBuilder::new(name(restarts))
-            .backend(queue)
-            .concurrency(CHECKOUT_EXPIRY_CONCURRENCY)
+        let storage = one_at_a_time((queue.storage)(&ctx.queues)).poll_with_interval(poll_interval);
+        WorkerBuilder::new((queue.name)(restarts))
+            .backend(storage)
+            .concurrency(queue.concurrency)
             .retry(policy.clone())
             .data(ctx.clone())
             .data(retry.clone())
-            .build(tasks::checkout_expiry_task)
+            .build(task.clone())
     })
 }
 
