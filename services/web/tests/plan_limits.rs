@@ -5,23 +5,10 @@
 
 mod common;
 
-use common::{browser, csrf_of, page};
+use common::{as_owner, browser, csrf_of, page};
 use serde_json::{Value, json};
-use sqlx::{Connection, PgConnection};
 
 const EMAIL: &str = "owner@example.com";
-
-/// Runs one statement on the test database as its owner, which RLS does not
-/// filter. Every test here has a single studio.
-async fn as_owner(app: &common::TestApp, statement: &'static str) {
-    let mut admin = PgConnection::connect(&app.db.admin_url())
-        .await
-        .expect("admin connection");
-    sqlx::query(statement)
-        .execute(&mut admin)
-        .await
-        .expect("owner statement");
-}
 
 async fn create_by_api(app: &common::TestApp, key: &str) -> (u16, Value) {
     let response = reqwest::Client::new()

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use reqwest::redirect::Policy;
+use common::{as_owner, browser, csrf_of};
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
@@ -96,23 +96,6 @@ async fn start_mock() -> (MockStripe, String) {
         let _ = axum::serve(listener, app).await;
     });
     (mock, base)
-}
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .expect("client")
-}
-
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html
-        .find(marker)
-        .map(|i| i + marker.len())
-        .expect("page has a CSRF field");
-    html[start..].split('"').next().expect("token").to_owned()
 }
 
 async fn text(client: &reqwest::Client, url: &str) -> String {
@@ -263,18 +246,6 @@ async fn studio_with_mock() -> (MockStripe, common::TestApp, reqwest::Client) {
     let client = browser();
     sign_up(&app, &client).await;
     (mock, app, client)
-}
-
-/// Runs one statement on the test database as its owner. Each test here
-/// has a single studio.
-async fn as_owner(app: &common::TestApp, statement: &'static str) {
-    let mut admin = PgConnection::connect(&app.db.admin_url())
-        .await
-        .expect("admin connection");
-    sqlx::query(statement)
-        .execute(&mut admin)
-        .await
-        .expect("owner statement");
 }
 
 async fn post_form(

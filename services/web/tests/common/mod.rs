@@ -130,7 +130,8 @@ pub fn orientation_8_jpeg() -> Vec<u8> {
     .expect("demo photo")
 }
 
-/// A browser-like client: keeps cookies and does not follow redirects.
+/// Builds a browser-like client that keeps cookies and does not follow
+/// redirects.
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
@@ -171,4 +172,17 @@ pub async fn log_in(app: &TestApp, client: &reqwest::Client, email: &str) {
         .await
         .expect("log in");
     assert_eq!(response.status(), 303);
+}
+
+/// Runs one statement on the test's database as its owner, which row-level
+/// security does not filter, such as setting a studio's plan state.
+pub async fn as_owner(app: &TestApp, statement: &'static str) {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&app.db.admin_url())
+        .await
+        .expect("admin connection");
+    sqlx::query(statement)
+        .execute(&mut admin)
+        .await
+        .expect("owner statement");
 }
