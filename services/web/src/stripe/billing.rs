@@ -176,8 +176,11 @@ pub async fn subscribe(
     })?;
     let tenant = user.tenant_id.to_string();
     let (studio, customer) = studio_and_customer(&state, user).await?;
-    // The hourly idempotency key below only merges double clicks; this check
-    // is what keeps a studio with a live subscription from starting another.
+    // The hourly idempotency key below only merges double clicks, so this
+    // check is what keeps a studio with a live subscription from starting
+    // another.
+    // NOTE: the check reads the plan state that webhooks store, so a
+    // subscription whose webhook has not arrived yet is not seen here.
     plan::check_may_subscribe(&studio, chrono::Utc::now())?;
     let customer = match customer {
         Some(customer) => customer,
