@@ -2,26 +2,8 @@
 
 mod common;
 
+use common::{browser, csrf_of};
 use proofsheet_domain::db::auth;
-use reqwest::redirect::Policy;
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .expect("client")
-}
-
-/// Reads the CSRF token out of a page's first form.
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html
-        .find(marker)
-        .map(|i| i + marker.len())
-        .expect("page has a CSRF field");
-    html[start..].split('"').next().expect("token").to_owned()
-}
 
 async fn page(client: &reqwest::Client, url: &str) -> String {
     client
