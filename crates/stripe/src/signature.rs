@@ -204,7 +204,10 @@ mod tests {
     }
 
     fn v1_of(header: &str) -> &str {
-        header.split_once(",v1=").map(|(_, v)| v).unwrap_or_default()
+        header
+            .split_once(",v1=")
+            .map(|(_, v)| v)
+            .unwrap_or_default()
     }
 
     #[test]
