@@ -234,6 +234,48 @@ pub struct SubscriptionItem {
     pub current_period_end: Option<i64>,
 }
 
+/// A Billing invoice (`invoice.*`), of a studio's plan.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Invoice {
+    pub id: String,
+    #[serde(default)]
+    pub customer: Option<String>,
+    /// The subscription, on API versions before 2025-03-31.
+    #[serde(default)]
+    pub subscription: Option<String>,
+    /// What the invoice belongs to; since API version 2025-03-31 it names
+    /// the subscription.
+    #[serde(default)]
+    pub parent: Option<InvoiceParent>,
+}
+
+impl Invoice {
+    /// Returns the id of the subscription the invoice bills, whichever API
+    /// version sent it.
+    pub fn subscription_id(&self) -> Option<&str> {
+        let from_parent = self
+            .parent
+            .as_ref()
+            .and_then(|parent| parent.subscription_details.as_ref())
+            .and_then(|details| details.subscription.as_deref());
+        from_parent.or(self.subscription.as_deref())
+    }
+}
+
+/// `parent` of an invoice.
+#[derive(Clone, Debug, Deserialize)]
+pub struct InvoiceParent {
+    #[serde(default)]
+    pub subscription_details: Option<SubscriptionDetails>,
+}
+
+/// `parent.subscription_details` of an invoice.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SubscriptionDetails {
+    #[serde(default)]
+    pub subscription: Option<String>,
+}
+
 /// A connected account (`account.updated`).
 #[derive(Clone, Debug, Deserialize)]
 pub struct Account {

@@ -717,3 +717,94 @@ async fn metrics_count_webhook_outcomes() {
         );
     }
 }
+
+/// Counts the notices of `kind`, as the owner.
+async fn notices_of(app: &common::TestApp, kind: &str) -> Vec<(String, Option<String>)> {
+    let mut admin = admin(app).await;
+    sqlx::query_as(
+        "SELECT tenant_id::text, coalesce(invoice_id::text, stripe_event_id) FROM notices \
+         WHERE kind = $1 ORDER BY created_at",
+    )
+    .bind(kind)
+    .fetch_all(&mut admin)
+    .await
+    .expect("notices")
+}
+
+/// Delivers `body` `times` times at once.
+async fn deliver_concurrently(app: &common::TestApp, body: &[u8], times: usize) -> Vec<Value> {
+    let client = reqwest::Client::new();
+    let deliveries = (0..times).map(|_| deliver_signed(&client, app, body));
+    futures::future::join_all(deliveries)
+        .await
+        .into_iter()
+        .map(|(status, answer)| {
+            assert_eq!(status, 200, "{answer}");
+            answer
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn plan_payment_failure_queues_one_notice() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    deliver_signed(
+        &client,
+        &app,
+        &fixture("05_customer.subscription.created.trialing.json"),
+    )
+    .await;
+
+    let failed = fixture("07_invoice.payment_failed.json");
+    let answers = deliver_concurrently(&app, &failed, 4).await;
+    let applied = answers.iter().filter(|a| a["outcome"] == "applied").count();
+    assert_eq!(applied, 1, "{answers:?}");
+    let (_, again) = deliver_signed(&client, &app, &failed).await;
+    assert_eq!(again["outcome"], "duplicate");
+
+    let event_id = serde_json::from_slice::<Value>(&failed).expect("json")["id"].clone();
+    let queued = notices_of(&app, "plan_payment_failed").await;
+    assert_eq!(
+        queued,
+        vec![(STUDIO_B.to_owned(), event_id.as_str().map(str::to_owned))]
+    );
+
+    // An invoice of another subscription than the studio's current one.
+    let mut old = event_from(
+        "07_invoice.payment_failed.json",
+        "evt_old_subscription_invoice",
+    );
+    old["data"]["object"]["parent"]["subscription_details"]["subscription"] = json!("sub_old");
+    let (_, answer) = deliver_signed(&client, &app, old.to_string().as_bytes()).await;
+    assert_eq!(answer["outcome"], "not_current_subscription");
+    assert_eq!(notices_of(&app, "plan_payment_failed").await.len(), 1);
+}
+
+#[tokio::test]
+async fn checkout_payment_queues_one_receipt() {
+    let app = spawn_with_fixtures().await;
+    let checkout = fixture("01_checkout.session.completed.json");
+    let intent = fixture("02_payment_intent.succeeded.json");
+    let client = reqwest::Client::new();
+    let both =
+        [&checkout, &intent, &checkout, &intent].map(|body| deliver_signed(&client, &app, body));
+    let answers = futures::future::join_all(both).await;
+    for (status, answer) in &answers {
+        assert_eq!(*status, 200, "{answer}");
+    }
+    let marked = answers
+        .iter()
+        .filter(|(_, answer)| answer["outcome"] == "applied")
+        .count();
+    assert_eq!(marked, 1, "{answers:?}");
+
+    let queued = notices_of(&app, "payment_receipt").await;
+    assert_eq!(
+        queued,
+        vec![(STUDIO_A.to_owned(), Some(INVOICE_PAID.to_owned()))]
+    );
+    // A refund reported afterwards sends nothing more.
+    deliver_signed(&client, &app, &fixture("04_charge.refunded.json")).await;
+    assert_eq!(notices_of(&app, "payment_receipt").await.len(), 1);
+}

@@ -8,12 +8,13 @@ use chrono::{DateTime, Utc};
 use proofsheet_domain::db::stripe::{
     self as store, PaymentOutcome, PaymentReceived, PlanStatus, RefundReported, SubscriptionChange,
 };
-use proofsheet_domain::db::{TenantTx, invoices};
-use proofsheet_domain::{InvoiceId, ProjectId, TenantId};
+use proofsheet_domain::db::{TenantTx, invoices, notices};
+use proofsheet_domain::{InvoiceId, NoticeId, ProjectId, TenantId};
+use proofsheet_jobs::SendEmail;
 use proofsheet_jobs::live::{self, ProjectEvent};
 use proofsheet_stripe::Event;
 use proofsheet_stripe::event::{
-    Account, Charge, CheckoutSession, Metadata, PaymentIntent, Subscription,
+    Account, Charge, CheckoutSession, Invoice, Metadata, PaymentIntent, Subscription,
 };
 
 use super::WebhookOutcome;
@@ -211,12 +212,9 @@ async fn apply_by_type(state: &AppState, event: &Event) -> anyhow::Result<Applie
         | "customer.subscription.updated"
         | "customer.subscription.deleted" => subscription_changed(state, event).await,
         "account.updated" => account_updated(state, event).await,
-        // NOTE: invoice.payment_failed of a plan renewal is acknowledged and
-        // recorded; the "update your card" email is not sent yet. The plan
-        // state follows from customer.subscription.updated.
-        "invoice.payment_failed" | "invoice.paid" => {
-            record_only(state, event, "acknowledged").await
-        }
+        "invoice.payment_failed" => plan_payment_failed(state, event).await,
+        // The plan state follows from customer.subscription.updated.
+        "invoice.paid" => record_only(state, event, "acknowledged").await,
         _ => record_only(state, event, "unhandled_type").await,
     }
 }
@@ -256,7 +254,7 @@ async fn checkout_completed(state: &AppState, event: &Event) -> anyhow::Result<A
         paid_at: unix(event.created),
     };
     let outcome = store::record_payment(&mut tx, &payment).await?;
-    payment_result(state, tx, event, invoice, outcome).await
+    payment_result(state, tx, event, invoice, outcome, Receipt::Send).await
 }
 
 async fn checkout_expired(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
@@ -301,7 +299,7 @@ async fn payment_succeeded(state: &AppState, event: &Event) -> anyhow::Result<Ap
         paid_at: unix(event.created),
     };
     let outcome = store::record_payment(&mut tx, &payment).await?;
-    payment_result(state, tx, event, invoice, outcome).await
+    payment_result(state, tx, event, invoice, outcome, Receipt::Send).await
 }
 
 async fn payment_failed(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
@@ -365,7 +363,9 @@ async fn charge_refunded(state: &AppState, event: &Event) -> anyhow::Result<Appl
         )?,
     };
     let outcome = store::record_refund(&mut tx, &refund).await?;
-    payment_result(state, tx, event, invoice, outcome).await
+    // A refund that reveals a lost payment marks the invoice paid, but a
+    // receipt sent together with the refund would confuse the client.
+    payment_result(state, tx, event, invoice, outcome, Receipt::Skip).await
 }
 
 async fn subscription_changed(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
@@ -441,15 +441,31 @@ async fn account_updated(state: &AppState, event: &Event) -> anyhow::Result<Appl
     finish(tx, event, Applied::Applied("applied")).await
 }
 
-/// Finishes a payment event: stores the outcome, commits, and notifies open
-/// portal pages that the invoice changed.
+/// Whether marking an invoice paid queues the client's receipt.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Receipt {
+    Send,
+    Skip,
+}
+
+/// Finishes a payment event: queues the client's receipt when the invoice
+/// became paid, stores the outcome, commits, and notifies open portal pages
+/// that the invoice changed.
 async fn payment_result(
     state: &AppState,
     mut tx: TenantTx,
     event: &Event,
     invoice: InvoiceId,
     outcome: PaymentOutcome,
+    receipt: Receipt,
 ) -> anyhow::Result<Applied> {
+    // Only the report that moves the invoice to paid queues a receipt, and
+    // the invoice row lock in record_payment lets one report do that.
+    let notice = if outcome == PaymentOutcome::MarkedPaid && receipt == Receipt::Send {
+        notices::queue_payment_receipt(&mut tx, invoice).await?
+    } else {
+        None
+    };
     let applied = match outcome {
         PaymentOutcome::MarkedPaid => Applied::Applied(outcome.as_str()),
         PaymentOutcome::AmountMismatch { first_report } => {
@@ -463,11 +479,70 @@ async fn payment_result(
         }
     };
     let project = project_of(&mut tx, invoice).await?;
+    let tenant = tx.tenant_id();
     finish(tx, event, applied).await?;
+    if let Some(notice) = notice {
+        enqueue_notice(state, tenant, notice).await;
+    }
     if let Some(project) = project {
         publish(state, project).await;
     }
     Ok(applied)
+}
+
+/// Sends the studio owner "your plan payment failed" when an invoice of the
+/// studio's current plan subscription could not be charged. The plan state
+/// itself follows from `customer.subscription.updated`.
+async fn plan_payment_failed(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
+    if event.account.is_some() {
+        return record_only(state, event, "not_ours").await;
+    }
+    let invoice: Invoice = object(event)?;
+    let tenant = match invoice.customer.as_deref() {
+        Some(customer) => state.db.resolve_stripe_customer(customer).await?,
+        None => None,
+    };
+    let Some(tenant) = tenant else {
+        return record_only(state, event, "tenant_not_found").await;
+    };
+    let Some(mut tx) = begin(state, event, tenant).await? else {
+        return Ok(Applied::Duplicate);
+    };
+    // An invoice of a replaced subscription, or one that is not for a
+    // subscription at all, is no reason to ask for a new card.
+    let current = store::account(&mut tx).await?.stripe_subscription_id;
+    let ours = match (invoice.subscription_id(), current.as_deref()) {
+        (Some(billed), Some(current)) => billed == current,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if !ours {
+        return finish(tx, event, Applied::Ignored("not_current_subscription")).await;
+    }
+    let notice = notices::queue_plan_payment_failed(&mut tx, &event.id).await?;
+    let applied = finish(tx, event, Applied::Applied("applied")).await?;
+    if let Some(notice) = notice {
+        enqueue_notice(state, tenant, notice).await;
+    }
+    Ok(applied)
+}
+
+/// Enqueues the email job of a committed notice. A failed enqueue is logged
+/// and healed by the overdue check, which enqueues every notice still unsent
+/// some minutes after it was queued.
+async fn enqueue_notice(state: &AppState, tenant: TenantId, notice: NoticeId) {
+    let job = SendEmail::Notice {
+        tenant_id: tenant,
+        notice_id: notice,
+    };
+    if let Err(error) = state.queues.enqueue_email(job).await {
+        tracing::warn!(
+            tenant.id = %tenant,
+            notice.id = %notice,
+            error = %error,
+            "could not enqueue a notice email; the overdue check enqueues it again later"
+        );
+    }
 }
 
 fn log_amount_mismatch(event: &Event, tenant: TenantId, invoice: InvoiceId) {
