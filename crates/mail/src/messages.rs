@@ -135,8 +135,8 @@ pub struct InvoiceOverdueStudioEmail {
     pub due_date: String,
 }
 
-/// Input for [`payment_receipt`]: tells a client that their payment of an
-/// invoice was received.
+/// Input for [`payment_receipt`]: a client's receipt for their payment of
+/// an invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentReceiptEmail {
     /// Studio name, shown as the From display name.
@@ -164,8 +164,8 @@ pub struct PaymentReceiptEmail {
     pub accent_colour: Option<String>,
 }
 
-/// Input for [`plan_payment_failed`]: tells a studio owner that the payment
-/// for their Proofsheet plan failed.
+/// Input for [`plan_payment_failed`]: the notice to a studio owner that the
+/// payment for their Proofsheet plan failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanPaymentFailedEmail {
     /// Studio name, shown in To and in the greeting.

@@ -106,7 +106,7 @@ impl CheckoutSession {
     }
 }
 
-/// A field that holds an object's id, or the object itself when the request
+/// A field that contains an object's id, or the object itself when the request
 /// asked Stripe to expand it (`expand[]=…`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(untagged)]
@@ -243,8 +243,8 @@ pub struct Invoice {
     /// The subscription, on API versions before 2025-03-31.
     #[serde(default)]
     pub subscription: Option<String>,
-    /// What the invoice belongs to; since API version 2025-03-31 it names
-    /// the subscription.
+    /// The object the invoice belongs to. Since API version 2025-03-31 it
+    /// names the subscription.
     #[serde(default)]
     pub parent: Option<InvoiceParent>,
 }

@@ -583,8 +583,8 @@ async fn event_record(app: &common::TestApp, id: &str) -> (String, Option<String
         .expect("event record")
 }
 
-/// A subscription event of studio B for `subscription`, created by Stripe
-/// at `subscription_created`, with `status` at `event_created`.
+/// Builds a subscription event of studio B for `subscription`, created by
+/// Stripe at `subscription_created`, with `status` at `event_created`.
 fn subscription_event(
     id: &str,
     subscription: &str,

@@ -348,7 +348,7 @@ async fn amount_mismatch_is_recorded_once() {
     assert_eq!(paid_at, None);
     assert!(mismatch);
 
-    // The invoice is still unpaid, so the next run sees the session again.
+    // The invoice is still unpaid, so the next run lists the session again.
     let second = reconcile_stripe_payments(&harness.ctx, &client, RECONCILE_WINDOW)
         .await
         .expect("reconcile again");

@@ -16,7 +16,7 @@ pub enum Recipient {
     Studio,
 }
 
-/// What a notice is about, as `notices.kind` stores it.
+/// The subject of a notice, as `notices.kind` stores it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NoticeKind {
     /// An invoice became overdue; one notice to the client, one to the studio.

@@ -109,7 +109,7 @@ impl Db {
 
     /// Records an event that belongs to no studio (an unknown type, one
     /// whose studio cannot be found, or one too malformed to apply), with an
-    /// optional `detail` that says why. Returns `false` when the id was
+    /// optional `detail` that gives the reason. Returns `false` when the id was
     /// already recorded.
     pub async fn record_platform_event(
         &self,
@@ -271,9 +271,9 @@ pub struct SubscriptionChange<'a> {
 /// delivery order.
 ///
 /// An event of a subscription other than the studio's current one applies
-/// only when that subscription was created after the current one, so a
-/// replaced subscription's late or continuing events (past due while its
-/// dunning runs, then cancelled) never move the plan back. Its cancellation
+/// only when that subscription was created after the current one. So a
+/// replaced subscription's late or continuing events never move the plan
+/// back, such as past due while its dunning runs, then cancelled. Its cancellation
 /// is ignored in any case. Returns whether the change was applied.
 pub async fn apply_subscription(
     tx: &mut TenantTx,

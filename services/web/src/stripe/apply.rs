@@ -66,7 +66,7 @@ impl Applied {
 pub struct Malformed {
     /// The path of the field in the event, such as `data.object.amount_total`.
     pub field: String,
-    /// What is wrong with it.
+    /// The reason, such as the deserializer's message.
     pub reason: String,
 }
 
@@ -498,6 +498,7 @@ async fn plan_payment_failed(state: &AppState, event: &Event) -> anyhow::Result<
         return record_only(state, event, "not_ours").await;
     }
     let invoice: Invoice = object(event)?;
+
     let tenant = match invoice.customer.as_deref() {
         Some(customer) => state.db.resolve_stripe_customer(customer).await?,
         None => None,
@@ -519,6 +520,7 @@ async fn plan_payment_failed(state: &AppState, event: &Event) -> anyhow::Result<
     if !ours {
         return finish(tx, event, Applied::Ignored("not_current_subscription")).await;
     }
+
     let notice = notices::queue_plan_payment_failed(&mut tx, &event.id).await?;
     let applied = finish(tx, event, Applied::Applied("applied")).await?;
     if let Some(notice) = notice {

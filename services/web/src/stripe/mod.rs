@@ -92,7 +92,7 @@ impl StripeState {
     }
 }
 
-/// What happened to a webhook request, as the `outcome` label of
+/// The outcome of a webhook request, as the `outcome` label of
 /// [`WebhookMetrics`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WebhookOutcome {
@@ -110,7 +110,7 @@ pub enum WebhookOutcome {
     Malformed,
     /// A missing, bad or stale signature, rejected with 400.
     BadSignature,
-    /// A failure on our side, answered 5xx so that Stripe retries.
+    /// A failure on our side, responded to with 5xx so that Stripe retries.
     Failed,
 }
 

@@ -2,11 +2,12 @@
 //! applies the event in one short transaction and responds.
 //!
 //! Responses: 200 for an event applied, already applied, or acknowledged
-//! without effect (unknown type, unknown studio, or a signed body whose
-//! shape does not fit, which a retry would not fix); 400 for a missing, bad
-//! or stale signature, before any database access; 503 when webhooks are
-//! not configured or applying timed out, and 500 on a database failure, so
-//! that Stripe delivers the event again.
+//! without effect. Acknowledged events include unknown types, unknown
+//! studios, and signed bodies whose shape does not fit, which a retry would
+//! not fix. A missing, bad or stale signature gets 400, before any database
+//! access. Stripe delivers the event again after a 503, sent when webhooks
+//! are not configured or applying timed out, and after a 500 on a database
+//! failure.
 
 use std::time::Duration;
 
@@ -112,7 +113,7 @@ fn parse_event(body: &[u8]) -> Result<Event, Malformed> {
 
 /// Acknowledges a signed body that is not a readable event, because Stripe
 /// would send the same bytes again on every retry. The event is recorded as
-/// malformed when the body has an `id`; without one there is nothing to
+/// malformed when the body has an `id`. Without one there is nothing to
 /// record it under, so it is only logged and counted.
 async fn unreadable_event(state: &crate::AppState, body: &[u8], malformed: &Malformed) -> Response {
     let stripe: &StripeState = &state.stripe;
