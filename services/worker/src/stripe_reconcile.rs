@@ -1,13 +1,13 @@
 //! Heals lost payment webhooks: on the `STRIPE_RECONCILE_SCHEDULE` cron
 //! schedule, requests the recent Checkout Sessions on each connected
 //! account that has unpaid invoices, and records every paid one that a lost
-//! webhook left unrecorded.
+//! webhook left unrecorded, with the client's receipt.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use proofsheet_domain::db::invoices;
 use proofsheet_domain::db::stripe::{self as store, PaymentOutcome, PaymentReceived};
+use proofsheet_domain::db::{invoices, notices};
 use proofsheet_domain::{InvoiceId, TenantId};
 use proofsheet_jobs::live::{self, ProjectEvent};
 use proofsheet_stripe::StripeClient;
@@ -118,6 +118,12 @@ pub async fn reconcile_stripe_payments(
                 paid_at: payment_time(&session),
             };
             let outcome = store::record_payment(&mut tx, &payment).await?;
+            let receipt = match outcome {
+                PaymentOutcome::MarkedPaid => {
+                    notices::queue_payment_receipt(&mut tx, invoice).await?
+                }
+                _ => None,
+            };
             store::close_checkout(&mut tx, &session.id, "complete").await?;
             let project = match invoices::get(&mut tx, invoice).await {
                 Ok(invoice) => Some(invoice.project_id),
@@ -132,6 +138,9 @@ pub async fn reconcile_stripe_payments(
                         "marked an invoice paid whose payment webhook never arrived"
                     );
                     result.healed.push((tenant, invoice));
+                    if let Some(notice) = receipt {
+                        ctx.queues.enqueue_committed_notice(tenant, notice).await;
+                    }
                     if let Some(project) = project {
                         live::publish(
                             &ctx.queues.connection(),

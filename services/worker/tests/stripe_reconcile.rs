@@ -177,6 +177,19 @@ async fn lost_payment_webhook_is_healed() {
     assert_eq!(run.accounts, 1);
     assert_eq!(run.healed, vec![(tenant, invoice)]);
     assert_eq!(harness.invoice_status(tenant, invoice).await, "paid");
+    let mut tx = harness.db.tenant(tenant).await.expect("tenant tx");
+    let receipts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notices WHERE invoice_id = $1 AND kind = 'payment_receipt'",
+    )
+    .bind(invoice)
+    .fetch_one(tx.as_mut_connection())
+    .await
+    .expect("receipts");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        receipts, 1,
+        "the client gets a receipt for the healed payment"
+    );
 
     // Nothing is left to ask about: the studio has no unpaid invoice now.
     let again = reconcile_stripe_payments(&harness.ctx, &client, RECONCILE_WINDOW)

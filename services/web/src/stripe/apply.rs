@@ -9,8 +9,7 @@ use proofsheet_domain::db::stripe::{
     self as store, PaymentOutcome, PaymentReceived, PlanStatus, RefundReported, SubscriptionChange,
 };
 use proofsheet_domain::db::{TenantTx, invoices, notices};
-use proofsheet_domain::{InvoiceId, NoticeId, ProjectId, TenantId};
-use proofsheet_jobs::SendEmail;
+use proofsheet_domain::{InvoiceId, ProjectId, TenantId};
 use proofsheet_jobs::live::{self, ProjectEvent};
 use proofsheet_stripe::Event;
 use proofsheet_stripe::event::{
@@ -482,7 +481,7 @@ async fn payment_result(
     let tenant = tx.tenant_id();
     finish(tx, event, applied).await?;
     if let Some(notice) = notice {
-        enqueue_notice(state, tenant, notice).await;
+        state.queues.enqueue_committed_notice(tenant, notice).await;
     }
     if let Some(project) = project {
         publish(state, project).await;
@@ -524,27 +523,9 @@ async fn plan_payment_failed(state: &AppState, event: &Event) -> anyhow::Result<
     let notice = notices::queue_plan_payment_failed(&mut tx, &event.id).await?;
     let applied = finish(tx, event, Applied::Applied("applied")).await?;
     if let Some(notice) = notice {
-        enqueue_notice(state, tenant, notice).await;
+        state.queues.enqueue_committed_notice(tenant, notice).await;
     }
     Ok(applied)
-}
-
-/// Enqueues the email job of a committed notice. A failed enqueue is logged
-/// and healed by the overdue check, which enqueues every notice still unsent
-/// some minutes after it was queued.
-async fn enqueue_notice(state: &AppState, tenant: TenantId, notice: NoticeId) {
-    let job = SendEmail::Notice {
-        tenant_id: tenant,
-        notice_id: notice,
-    };
-    if let Err(error) = state.queues.enqueue_email(job).await {
-        tracing::warn!(
-            tenant.id = %tenant,
-            notice.id = %notice,
-            error = %error,
-            "could not enqueue a notice email; the overdue check enqueues it again later"
-        );
-    }
 }
 
 fn log_amount_mismatch(event: &Event, tenant: TenantId, invoice: InvoiceId) {
