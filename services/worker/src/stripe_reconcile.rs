@@ -110,6 +110,10 @@ pub async fn reconcile_stripe_payments(
                 continue;
             };
             let mut tx = ctx.db.tenant(tenant).await?;
+            // NOTE: unlike the webhook, this does not check the session's
+            // amount and currency first, so a paid session without a
+            // three-letter currency fails the payments table's CHECK and
+            // stops the run with a database error.
             let payment = PaymentReceived {
                 invoice_id: invoice,
                 payment_intent_id: payment_intent,
