@@ -109,16 +109,22 @@ pub async fn reconcile_stripe_payments(
             else {
                 continue;
             };
+            let Some((amount_minor, currency)) = paid_amount(&session) else {
+                tracing::warn!(
+                    tenant.id = %tenant,
+                    checkout.session = %session.id,
+                    amount_total = ?session.amount_total,
+                    currency = ?session.currency,
+                    "a paid Checkout Session has no usable amount or currency; skipped"
+                );
+                continue;
+            };
             let mut tx = ctx.db.tenant(tenant).await?;
-            // NOTE: unlike the webhook, this does not check the session's
-            // amount and currency first, so a paid session without a
-            // three-letter currency fails the payments table's CHECK and
-            // stops the run with a database error.
             let payment = PaymentReceived {
                 invoice_id: invoice,
                 payment_intent_id: payment_intent,
-                amount_minor: session.amount_total.unwrap_or(0),
-                currency: session.currency.as_deref().unwrap_or(""),
+                amount_minor,
+                currency,
                 paid_at: payment_time(&session),
             };
             let outcome = store::record_payment(&mut tx, &payment).await?;
@@ -174,6 +180,17 @@ pub async fn reconcile_stripe_payments(
         }
     }
     Ok(result)
+}
+
+/// Returns a session's total and currency when the payments table can store
+/// them: zero or more minor units, and a three-letter currency code.
+fn paid_amount(session: &CheckoutSession) -> Option<(i64, &str)> {
+    let amount = session.amount_total.filter(|amount| *amount >= 0)?;
+    let currency = session
+        .currency
+        .as_deref()
+        .filter(|code| code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()))?;
+    Some((amount, currency))
 }
 
 /// Returns when a paid session's payment succeeded: the charge's or the

@@ -379,3 +379,33 @@ async fn invoice_amount(harness: &Harness, tenant: TenantId, invoice: InvoiceId)
     tx.commit().await.expect("commit");
     found.amount.amount_minor
 }
+
+#[tokio::test]
+async fn unusable_session_is_skipped() {
+    let harness = Harness::start().await;
+    let tenant = harness.studio("Lichtblick", "Europe/Berlin").await;
+    let project = harness.project(tenant).await;
+    let invoice = harness.invoice(tenant, project.id, "2099-01-31").await;
+    connect(&harness, tenant, "acct_lichtblick").await;
+    let (mock, client) = start_mock().await;
+    let amount = invoice_amount(&harness, tenant, invoice).await;
+    let mut no_currency = session("cs_no_currency", tenant, invoice, "paid", amount);
+    no_currency["currency"] = Value::Null;
+    let negative = session("cs_negative", tenant, invoice, "paid", -1);
+    if let Ok(mut sessions) = mock.sessions.lock() {
+        sessions.push(("acct_lichtblick".to_owned(), no_currency));
+        sessions.push(("acct_lichtblick".to_owned(), negative));
+        sessions.push((
+            "acct_lichtblick".to_owned(),
+            session("cs_good", tenant, invoice, "paid", amount),
+        ));
+    }
+
+    let run = reconcile_stripe_payments(&harness.ctx, &client, RECONCILE_WINDOW)
+        .await
+        .expect("the run goes on past unusable sessions");
+    assert_eq!(run.healed, vec![(tenant, invoice)]);
+    assert!(run.mismatched.is_empty());
+    assert_eq!(harness.invoice_status(tenant, invoice).await, "paid");
+    harness.finish().await;
+}
