@@ -177,6 +177,25 @@ impl Queues {
         push_within_timeout("checkout-expiry", storage.push(job)).await
     }
 
+    /// Queues the email of a notice already committed to the database, and
+    /// logs a failure instead of returning it. The worker's overdue check
+    /// enqueues every notice still unsent some minutes after it was queued,
+    /// so a lost enqueue heals itself.
+    pub async fn enqueue_committed_notice(&self, tenant_id: TenantId, notice_id: NoticeId) {
+        let job = SendEmail::Notice {
+            tenant_id,
+            notice_id,
+        };
+        if let Err(error) = self.enqueue_email(job).await {
+            tracing::warn!(
+                tenant.id = %tenant_id,
+                notice.id = %notice_id,
+                error = %error,
+                "could not enqueue a notice email; the overdue check enqueues it again later"
+            );
+        }
+    }
+
     /// Checks that Redis responds.
     pub async fn ping(&self) -> Result<(), redis::RedisError> {
         let mut connection = self.connection.clone();

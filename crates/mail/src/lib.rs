@@ -16,5 +16,6 @@ pub use lettre::Message;
 pub use mailer::Mailer;
 pub use messages::{
     InvoiceKind, InvoiceOverdueClientEmail, InvoiceOverdueStudioEmail, PasswordResetEmail,
-    PortalLinkEmail, invoice_overdue_client, invoice_overdue_studio, password_reset, portal_link,
+    PaymentReceiptEmail, PlanPaymentFailedEmail, PortalLinkEmail, invoice_overdue_client,
+    invoice_overdue_studio, password_reset, payment_receipt, plan_payment_failed, portal_link,
 };

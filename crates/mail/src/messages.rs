@@ -135,6 +135,50 @@ pub struct InvoiceOverdueStudioEmail {
     pub due_date: String,
 }
 
+/// Input for [`payment_receipt`]: a client's receipt for their payment of
+/// an invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentReceiptEmail {
+    /// Studio name, shown as the From display name.
+    pub studio_name: String,
+    /// Studio address that replies go to (Reply-To).
+    pub studio_email: String,
+    /// Platform address in From.
+    pub sender_address: String,
+    /// Client name, shown in To and in the greeting. May be empty.
+    pub client_name: String,
+    /// Client address in To.
+    pub client_email: String,
+    /// Title of the project the invoice belongs to.
+    pub project_title: String,
+    /// Deposit or final invoice.
+    pub invoice_kind: InvoiceKind,
+    /// Amount paid, already formatted with its currency, such as "€485.00".
+    pub amount: String,
+    /// Payment date, already formatted for the reader.
+    pub paid_on: String,
+    /// Absolute http or https URL of the client's portal.
+    pub portal_url: String,
+    /// Studio colour as `#rgb` or `#rrggbb`. Other values fall back to the
+    /// default colour.
+    pub accent_colour: Option<String>,
+}
+
+/// Input for [`plan_payment_failed`]: the notice to a studio owner that the
+/// payment for their Proofsheet plan failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanPaymentFailedEmail {
+    /// Studio name, shown in To and in the greeting.
+    pub studio_name: String,
+    /// Studio owner's address in To.
+    pub studio_email: String,
+    /// Platform address in From.
+    pub sender_address: String,
+    /// Absolute http or https URL of the studio's settings page, where the
+    /// card is updated.
+    pub settings_url: String,
+}
+
 /// Input for [`password_reset`]: sends a studio user a single-use link to set
 /// a new password.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,6 +285,54 @@ pub fn invoice_overdue_studio(email: &InvoiceOverdueStudioEmail) -> Result<Messa
     context.insert("amount", &single_line(&email.amount));
     context.insert("due_date", &single_line(&email.due_date));
     let rendered = render_pair("invoice_overdue_studio", &context)?;
+
+    assemble(from, None, to, subject, rendered)
+}
+
+/// Builds a client's receipt for an invoice paid through Stripe.
+///
+/// Addresses are set as in [`portal_link`]. Both parts name the studio, the
+/// project, the invoice kind, the amount and the payment date, and contain
+/// the portal URL.
+pub fn payment_receipt(email: &PaymentReceiptEmail) -> Result<Message, MailError> {
+    let from = mailbox("sender_address", &email.studio_name, &email.sender_address)?;
+    let reply_to = mailbox("studio_email", &email.studio_name, &email.studio_email)?;
+    let to = mailbox("client_email", &email.client_name, &email.client_email)?;
+    let portal_url = link("portal_url", &email.portal_url)?;
+    let subject = format!(
+        "Payment received: {} invoice for {}",
+        email.invoice_kind.label(),
+        subject_value(&email.project_title)
+    );
+
+    let mut context = branded_context(&subject, email.accent_colour.as_deref());
+    context.insert("studio_name", &single_line(&email.studio_name));
+    context.insert("client_name", &single_line(&email.client_name));
+    context.insert("project_title", &single_line(&email.project_title));
+    context.insert("invoice_kind", email.invoice_kind.label());
+    context.insert("amount", &single_line(&email.amount));
+    context.insert("paid_on", &single_line(&email.paid_on));
+    context.insert("portal_url", &portal_url);
+    let rendered = render_pair("payment_receipt", &context)?;
+
+    assemble(from, Some(reply_to), to, subject, rendered)
+}
+
+/// Builds the notice to a studio owner that their plan payment failed.
+///
+/// From is `Proofsheet <sender_address>`, as on the other messages to
+/// studios, and To is `studio_name <studio_email>`. Both parts ask the
+/// owner to update the card and contain the settings URL.
+pub fn plan_payment_failed(email: &PlanPaymentFailedEmail) -> Result<Message, MailError> {
+    let from = mailbox("sender_address", PLATFORM_NAME, &email.sender_address)?;
+    let to = mailbox("studio_email", &email.studio_name, &email.studio_email)?;
+    let settings_url = link("settings_url", &email.settings_url)?;
+    let subject = format!("Your {PLATFORM_NAME} plan payment failed: update your card");
+
+    let mut context = branded_context(&subject, None);
+    context.insert("studio_name", &single_line(&email.studio_name));
+    context.insert("settings_url", &settings_url);
+    let rendered = render_pair("plan_payment_failed", &context)?;
 
     assemble(from, None, to, subject, rendered)
 }
@@ -418,5 +510,54 @@ mod tests {
         let mailbox = mailbox("client_email", " \r\n", "anna@example.com").expect("valid");
 
         assert_eq!(mailbox.name, None);
+    }
+
+    fn formatted(message: &Message) -> String {
+        String::from_utf8_lossy(&message.formatted()).into_owned()
+    }
+
+    #[test]
+    fn payment_receipt_is_from_the_studio() {
+        let message = payment_receipt(&PaymentReceiptEmail {
+            studio_name: "Lumen Foto".to_owned(),
+            studio_email: "owner@lumen.example".to_owned(),
+            sender_address: "studios@proofsheet.localhost".to_owned(),
+            client_name: "Ilse".to_owned(),
+            client_email: "ilse@example.net".to_owned(),
+            project_title: "Wedding".to_owned(),
+            invoice_kind: InvoiceKind::Deposit,
+            amount: "€485.00".to_owned(),
+            paid_on: "18 November 2026".to_owned(),
+            portal_url: "https://portal.example/p/abc".to_owned(),
+            accent_colour: None,
+        })
+        .expect("receipt builds");
+        let from = message.headers().get_raw("From").unwrap_or_default();
+        assert!(from.contains("Lumen Foto"), "{from}");
+        let formatted = formatted(&message);
+        assert!(formatted.contains("Payment received: deposit invoice for Wedding"));
+        assert!(formatted.contains("text/html"));
+    }
+
+    #[test]
+    fn plan_payment_failed_links_settings() {
+        let message = plan_payment_failed(&PlanPaymentFailedEmail {
+            studio_name: "Lumen Foto".to_owned(),
+            studio_email: "owner@lumen.example".to_owned(),
+            sender_address: "studios@proofsheet.localhost".to_owned(),
+            settings_url: "https://app.example/settings".to_owned(),
+        })
+        .expect("notice builds");
+        let formatted = formatted(&message);
+        assert!(formatted.contains("update your card"));
+        assert!(formatted.contains("https://app.example/settings"));
+        assert!(formatted.contains("text/html"));
+        let relative = PlanPaymentFailedEmail {
+            studio_name: "Lumen Foto".to_owned(),
+            studio_email: "owner@lumen.example".to_owned(),
+            sender_address: "studios@proofsheet.localhost".to_owned(),
+            settings_url: "/settings".to_owned(),
+        };
+        assert!(plan_payment_failed(&relative).is_err());
     }
 }

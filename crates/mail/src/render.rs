@@ -12,7 +12,7 @@ pub(crate) const DEFAULT_ACCENT_COLOUR: &str = "#27272a";
 
 /// Templates compiled into the binary. Names ending in `.html` are
 /// autoescaped, and `.txt` names are rendered as they are.
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 13] = [
     ("base.html", include_str!("../templates/base.html")),
     (
         "portal_link.txt",
@@ -37,6 +37,22 @@ const TEMPLATES: [(&str, &str); 9] = [
     (
         "invoice_overdue_studio.html",
         include_str!("../templates/invoice_overdue_studio.html"),
+    ),
+    (
+        "payment_receipt.txt",
+        include_str!("../templates/payment_receipt.txt"),
+    ),
+    (
+        "payment_receipt.html",
+        include_str!("../templates/payment_receipt.html"),
+    ),
+    (
+        "plan_payment_failed.txt",
+        include_str!("../templates/plan_payment_failed.txt"),
+    ),
+    (
+        "plan_payment_failed.html",
+        include_str!("../templates/plan_payment_failed.html"),
     ),
     (
         "password_reset.txt",

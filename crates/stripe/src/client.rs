@@ -302,6 +302,12 @@ impl StripeClient {
             let mut query = vec![
                 ("limit".to_owned(), "100".to_owned()),
                 ("created[gte]".to_owned(), created_gte.to_string()),
+                // The latest charge's `created` is when the payment
+                // succeeded; the session's own `created` is earlier.
+                (
+                    "expand[]".to_owned(),
+                    "data.payment_intent.latest_charge".to_owned(),
+                ),
             ];
             if let Some(last) = sessions.last() {
                 query.push(("starting_after".to_owned(), last.id.clone()));

@@ -67,8 +67,9 @@ pub struct CheckoutSession {
     pub amount_total: Option<i64>,
     #[serde(default)]
     pub currency: Option<String>,
+    /// The PaymentIntent's id, or the object when the request expanded it.
     #[serde(default)]
-    pub payment_intent: Option<String>,
+    pub payment_intent: Option<Expandable<PaymentIntent>>,
     #[serde(default)]
     pub client_reference_id: Option<String>,
     #[serde(default)]
@@ -83,6 +84,63 @@ pub struct CheckoutSession {
     pub expires_at: Option<i64>,
     #[serde(default)]
     pub metadata: Metadata,
+}
+
+impl CheckoutSession {
+    /// Returns the id of the session's PaymentIntent, expanded or not.
+    pub fn payment_intent_id(&self) -> Option<&str> {
+        self.payment_intent.as_ref().map(Expandable::id)
+    }
+
+    /// Returns when the payment succeeded, in Unix seconds: the `created`
+    /// time of the PaymentIntent's latest charge, else of the PaymentIntent.
+    /// Both are known only when the request expanded them.
+    pub fn payment_created(&self) -> Option<i64> {
+        let Some(Expandable::Object(intent)) = &self.payment_intent else {
+            return None;
+        };
+        match &intent.latest_charge {
+            Some(Expandable::Object(charge)) => charge.created.or(intent.created),
+            _ => intent.created,
+        }
+    }
+}
+
+/// A field that contains an object's id, or the object itself when the request
+/// asked Stripe to expand it (`expand[]=…`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Expandable<T> {
+    Id(String),
+    Object(Box<T>),
+}
+
+/// An object with an `id`, so [`Expandable::id`] can read it.
+pub trait HasId {
+    /// Returns the object's id.
+    fn id(&self) -> &str;
+}
+
+impl<T: HasId> Expandable<T> {
+    /// Returns the id, from the object when it is expanded.
+    pub fn id(&self) -> &str {
+        match self {
+            Expandable::Id(id) => id,
+            Expandable::Object(object) => object.id(),
+        }
+    }
+}
+
+impl HasId for PaymentIntent {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl HasId for Charge {
+    fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 /// A PaymentIntent (`payment_intent.*`).
@@ -101,6 +159,9 @@ pub struct PaymentIntent {
     pub created: Option<i64>,
     #[serde(default)]
     pub last_payment_error: Option<PaymentError>,
+    /// The latest charge's id, or the charge when the request expanded it.
+    #[serde(default)]
+    pub latest_charge: Option<Expandable<Charge>>,
     #[serde(default)]
     pub metadata: Metadata,
 }
@@ -141,6 +202,9 @@ pub struct Charge {
 #[derive(Clone, Debug, Deserialize)]
 pub struct Subscription {
     pub id: String,
+    /// Unix seconds when the subscription was created.
+    #[serde(default)]
+    pub created: Option<i64>,
     #[serde(default)]
     pub customer: Option<String>,
     #[serde(default)]
@@ -168,6 +232,48 @@ impl Subscription {
 pub struct SubscriptionItem {
     #[serde(default)]
     pub current_period_end: Option<i64>,
+}
+
+/// A Billing invoice (`invoice.*`), of a studio's plan.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Invoice {
+    pub id: String,
+    #[serde(default)]
+    pub customer: Option<String>,
+    /// The subscription, on API versions before 2025-03-31.
+    #[serde(default)]
+    pub subscription: Option<String>,
+    /// The object the invoice belongs to. Since API version 2025-03-31 it
+    /// names the subscription.
+    #[serde(default)]
+    pub parent: Option<InvoiceParent>,
+}
+
+impl Invoice {
+    /// Returns the id of the subscription the invoice bills, whichever API
+    /// version sent it.
+    pub fn subscription_id(&self) -> Option<&str> {
+        let from_parent = self
+            .parent
+            .as_ref()
+            .and_then(|parent| parent.subscription_details.as_ref())
+            .and_then(|details| details.subscription.as_deref());
+        from_parent.or(self.subscription.as_deref())
+    }
+}
+
+/// `parent` of an invoice.
+#[derive(Clone, Debug, Deserialize)]
+pub struct InvoiceParent {
+    #[serde(default)]
+    pub subscription_details: Option<SubscriptionDetails>,
+}
+
+/// `parent.subscription_details` of an invoice.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SubscriptionDetails {
+    #[serde(default)]
+    pub subscription: Option<String>,
 }
 
 /// A connected account (`account.updated`).
@@ -201,6 +307,23 @@ mod tests {
         let charge: Charge = event.object().expect("charge parses");
         assert_eq!(charge.amount, Some(10));
         assert_eq!(charge.amount_refunded, None);
+    }
+
+    #[test]
+    fn expanded_payment_intent_gives_charge_time() {
+        let session: CheckoutSession = serde_json::from_str(
+            r#"{"id":"cs_1","created":100,"payment_intent":{"id":"pi_1","created":150,
+                "latest_charge":{"id":"ch_1","created":170}}}"#,
+        )
+        .expect("session parses");
+        assert_eq!(session.payment_intent_id(), Some("pi_1"));
+        assert_eq!(session.payment_created(), Some(170));
+
+        let plain: CheckoutSession =
+            serde_json::from_str(r#"{"id":"cs_2","payment_intent":"pi_2"}"#)
+                .expect("session parses");
+        assert_eq!(plain.payment_intent_id(), Some("pi_2"));
+        assert_eq!(plain.payment_created(), None);
     }
 
     #[test]

@@ -1,8 +1,16 @@
 //! Verification of the `Stripe-Signature` header, as Stripe documents it:
 //! the header is `t=<unix seconds>,v1=<hex>[,v1=<hex>…]`, and each `v1` is
-//! the hex HMAC-SHA256, keyed with the endpoint's signing secret, of
-//! `"<t>." + raw body`. Stripe sends several `v1` values while an endpoint
-//! secret is being rolled, and a match with any one is enough.
+//! the lowercase hex HMAC-SHA256, keyed with the endpoint's signing secret,
+//! of `"<t>." + raw body`. Stripe sends several `v1` values while an
+//! endpoint secret is being rolled, and a match with any one is enough.
+//!
+//! The header is read the way stripe-python's `WebhookSignature` reads it
+//! (`stripe/_webhook.py`). Items are split on `,` and never trimmed. An
+//! item's key is the text before its first `=`, and its value is the text
+//! up to the next `=`. The first `t` item is the timestamp, and a `v1` must
+//! equal the expected lowercase hex digest exactly. One difference is
+//! deliberate: stripe-python accepts any timestamp in the future, but this
+//! module also rejects one more than [`TOLERANCE_SECONDS`] ahead.
 
 use ring::hmac;
 
@@ -18,6 +26,8 @@ pub enum SignatureError {
     MissingHeader,
     #[error("the Stripe-Signature header has no valid t= timestamp")]
     MissingTimestamp,
+    #[error("the Stripe-Signature header has a t or v1 item without '='")]
+    MalformedItem,
     #[error("the Stripe-Signature header has no v1= signature")]
     MissingSignature,
     #[error("no v1 signature matches the body and the signing secret")]
@@ -42,29 +52,13 @@ pub fn verify(
     now: i64,
 ) -> Result<i64, SignatureError> {
     let header = header.ok_or(SignatureError::MissingHeader)?;
-    let mut timestamp = None;
-    let mut signatures = Vec::new();
-    for item in header.split(',') {
-        let Some((key, value)) = item.trim().split_once('=') else {
-            continue;
-        };
-        match key {
-            "t" => timestamp = value.parse::<i64>().ok(),
-            "v1" => signatures.push(value),
-            // v0 is Stripe's test scheme and other keys are future schemes;
-            // neither may stand in for v1.
-            _ => {}
-        }
-    }
-    let timestamp = timestamp.ok_or(SignatureError::MissingTimestamp)?;
-    if signatures.is_empty() {
-        return Err(SignatureError::MissingSignature);
-    }
+    let (timestamp, signatures) = parse_header(header)?;
 
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
     let message = signed_payload(timestamp, body);
     let matched = signatures.iter().any(|signature| {
-        hex::decode(signature).is_ok_and(|tag| hmac::verify(&key, &message, &tag).is_ok())
+        is_lowercase_hex(signature)
+            && hex::decode(signature).is_ok_and(|tag| hmac::verify(&key, &message, &tag).is_ok())
     });
     if !matched {
         return Err(SignatureError::Mismatch);
@@ -75,6 +69,62 @@ pub fn verify(
         return Err(SignatureError::OutsideTolerance { age_seconds });
     }
     Ok(timestamp)
+}
+
+/// Splits the header into its timestamp and its `v1` signatures. The first
+/// `t` item counts, even when it does not parse and a later one would.
+/// `v0` (Stripe's test scheme) and unknown keys are ignored, so neither can
+/// stand in for `v1`.
+fn parse_header(header: &str) -> Result<(i64, Vec<&str>), SignatureError> {
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for item in header.split(',') {
+        let mut parts = item.split('=');
+        let key = parts.next().unwrap_or_default();
+        let value = parts.next();
+        match (key, value) {
+            ("t" | "v1", None) => return Err(SignatureError::MalformedItem),
+            ("t", Some(value)) => {
+                timestamp.get_or_insert(parse_timestamp(value));
+            }
+            ("v1", Some(value)) => signatures.push(value),
+            _ => {}
+        }
+    }
+    let timestamp = timestamp
+        .flatten()
+        .ok_or(SignatureError::MissingTimestamp)?;
+    if signatures.is_empty() {
+        return Err(SignatureError::MissingSignature);
+    }
+    Ok((timestamp, signatures))
+}
+
+/// Parses a timestamp as Python's `int()` parses a decimal string:
+/// surrounding white space and a sign are allowed, and so is a single `_`
+/// between two digits. The signed payload is built from the parsed number,
+/// as stripe-python builds it, so the spelling of `t` cannot change what
+/// the signature covers.
+fn parse_timestamp(value: &str) -> Option<i64> {
+    let trimmed = value.trim();
+    let digits = trimmed.trim_start_matches(['+', '-']);
+    let bytes = digits.as_bytes();
+    let underscores_fit = bytes.iter().enumerate().all(|(i, byte)| {
+        *byte != b'_'
+            || (i > 0
+                && bytes[i - 1].is_ascii_digit()
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
+    });
+    if !underscores_fit || trimmed.len() - digits.len() > 1 {
+        return None;
+    }
+    trimmed.replace('_', "").parse().ok()
+}
+
+fn is_lowercase_hex(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Builds a `Stripe-Signature` header for `body` at `timestamp`, the way
@@ -150,6 +200,110 @@ mod tests {
         assert_eq!(
             verify(Some("t=0,v1=zz"), b"{}", SECRET, 0),
             Err(SignatureError::Mismatch)
+        );
+    }
+
+    fn v1_of(header: &str) -> &str {
+        header
+            .split_once(",v1=")
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn uppercase_hex_signature_is_rejected() {
+        let good = sign(b"{}", SECRET, 1_000);
+        let upper = format!("t=1000,v1={}", v1_of(&good).to_ascii_uppercase());
+        assert_eq!(
+            verify(Some(&upper), b"{}", SECRET, 1_000),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn items_after_a_space_are_not_read() {
+        let good = sign(b"{}", SECRET, 1_000);
+        let spaced_v1 = format!("t=1000, v1={}", v1_of(&good));
+        assert_eq!(
+            verify(Some(&spaced_v1), b"{}", SECRET, 1_000),
+            Err(SignatureError::MissingSignature)
+        );
+        let spaced_t = format!(" t=1000,v1={}", v1_of(&good));
+        assert_eq!(
+            verify(Some(&spaced_t), b"{}", SECRET, 1_000),
+            Err(SignatureError::MissingTimestamp)
+        );
+        let spaced_value = format!("t=1000,v1= {}", v1_of(&good));
+        assert_eq!(
+            verify(Some(&spaced_value), b"{}", SECRET, 1_000),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn first_timestamp_is_the_one_signed() {
+        let at_1000 = sign(b"{}", SECRET, 1_000);
+        let first = format!("t=1000,t=2000,v1={}", v1_of(&at_1000));
+        assert_eq!(verify(Some(&first), b"{}", SECRET, 1_000), Ok(1_000));
+
+        // A replayed header with a fresh t appended keeps its old, signed t.
+        let appended = format!("{at_1000},t=5000");
+        assert_eq!(
+            verify(Some(&appended), b"{}", SECRET, 5_000),
+            Err(SignatureError::OutsideTolerance { age_seconds: 4_000 })
+        );
+        // A fresh t put first is what the signature must cover, and it does not.
+        let prepended = format!("t=5000,{at_1000}");
+        assert_eq!(
+            verify(Some(&prepended), b"{}", SECRET, 5_000),
+            Err(SignatureError::Mismatch)
+        );
+        // An unreadable first t is not replaced by a later readable one.
+        let unreadable = format!("t=x,{at_1000}");
+        assert_eq!(
+            verify(Some(&unreadable), b"{}", SECRET, 1_000),
+            Err(SignatureError::MissingTimestamp)
+        );
+    }
+
+    #[test]
+    fn timestamp_is_read_like_python_int() {
+        let good = sign(b"{}", SECRET, 1_000);
+        let v1 = v1_of(&good);
+        for spelling in ["1000", " 1000 ", "+1000", "1_000"] {
+            let header = format!("t={spelling},v1={v1}");
+            assert_eq!(
+                verify(Some(&header), b"{}", SECRET, 1_000),
+                Ok(1_000),
+                "t={spelling}"
+            );
+        }
+        for spelling in ["", "_1000", "1000_", "1__000", "+-1000", "1e3", "0x3e8"] {
+            let header = format!("t={spelling},v1={v1}");
+            assert_eq!(
+                verify(Some(&header), b"{}", SECRET, 1_000),
+                Err(SignatureError::MissingTimestamp),
+                "t={spelling}"
+            );
+        }
+    }
+
+    #[test]
+    fn item_values_end_at_the_second_equals_sign() {
+        let good = sign(b"{}", SECRET, 1_000);
+        let trailing = format!("{good}=ignored");
+        assert_eq!(verify(Some(&trailing), b"{}", SECRET, 1_000), Ok(1_000));
+        assert_eq!(
+            verify(Some(&format!("t,{good}")), b"{}", SECRET, 1_000),
+            Err(SignatureError::MalformedItem)
+        );
+        assert_eq!(
+            verify(Some(&format!("{good},v1")), b"{}", SECRET, 1_000),
+            Err(SignatureError::MalformedItem)
+        );
+        assert_eq!(
+            verify(Some(&format!("{good},v0,x")), b"{}", SECRET, 1_000),
+            Ok(1_000)
         );
     }
 }

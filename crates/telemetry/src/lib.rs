@@ -1,5 +1,8 @@
-//! Telemetry set up in one place: log output, and the admin listener each
-//! service runs beside its public one for health checks.
+//! Telemetry set up in one place: log output, Prometheus metrics, and the
+//! admin listener each service runs beside its public one for health checks
+//! and metrics.
+
+pub mod metrics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use futures::future::BoxFuture;
+use prometheus_client::registry::Registry;
 use proofsheet_config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
@@ -43,12 +47,21 @@ pub struct HealthCheck {
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The admin router: `GET /healthz` runs every check and responds 200 when all
-/// pass, 503 with the failures otherwise.
-pub fn admin_router(service: &'static str, checks: Vec<HealthCheck>) -> Router {
+/// pass, 503 with the failures otherwise. `GET /metrics` responds with every
+/// metric in `registry`, in the OpenMetrics text format.
+pub fn admin_router(
+    service: &'static str,
+    checks: Vec<HealthCheck>,
+    registry: Arc<Registry>,
+) -> Router {
     let state = Arc::new((service, checks));
+    let metrics = Router::new()
+        .route("/metrics", get(metrics::serve_metrics))
+        .with_state(registry);
     Router::new()
         .route("/healthz", get(healthz))
         .with_state(state)
+        .merge(metrics)
 }
 
 async fn healthz(
@@ -113,4 +126,65 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metrics::{HttpMetrics, track_requests};
+    use super::*;
+
+    #[tokio::test]
+    async fn metrics_route_counts_requests() {
+        let http = HttpMetrics::default();
+        let mut registry = metrics::registry();
+        http.register(&mut registry);
+        let admin = admin_router("test", Vec::new(), Arc::new(registry));
+        let public = Router::new()
+            .route("/items/{id}", get(|| async { "item" }))
+            .layer(axum::middleware::from_fn_with_state(
+                http.clone(),
+                track_requests,
+            ));
+        let base = serve(public).await;
+        let admin_base = serve(admin).await;
+
+        for path in ["/items/1", "/items/2", "/nothing-here"] {
+            reqwest::get(format!("{base}{path}"))
+                .await
+                .expect("request");
+        }
+        assert_eq!(http.count("/items/{id}", "2xx"), 2);
+        assert_eq!(http.count("unmatched", "4xx"), 1);
+
+        let response = reqwest::get(format!("{admin_base}/metrics"))
+            .await
+            .expect("metrics request");
+        assert_eq!(response.status(), 200);
+        let content_type = response.headers()[axum::http::header::CONTENT_TYPE].clone();
+        assert!(
+            content_type
+                .to_str()
+                .is_ok_and(|value| value.starts_with("application/openmetrics-text")),
+            "{content_type:?}"
+        );
+        let body = response.text().await.expect("metrics body");
+        assert!(
+            body.contains(
+                "proofsheet_http_requests_total{route=\"/items/{id}\",status_class=\"2xx\"} 2"
+            ),
+            "{body}"
+        );
+        assert!(body.ends_with("# EOF\n"), "{body}");
+    }
+
+    async fn serve(router: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        base
+    }
 }

@@ -20,6 +20,8 @@ mod state;
 mod templates;
 mod view;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use axum::Router;
 use axum::routing::{get, post};
@@ -27,6 +29,7 @@ use proofsheet_config::Config;
 use proofsheet_domain::db::Db;
 use proofsheet_jobs::Queues;
 use proofsheet_telemetry::HealthCheck;
+use proofsheet_telemetry::metrics::{HttpMetrics, track_requests};
 
 pub use error::PortalError;
 pub use state::{AppState, PortalStripe};
@@ -96,14 +99,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None => tracing::info!("STRIPE_SECRET_KEY is unset; online invoice payment is off"),
     }
 
-    let admin = proofsheet_telemetry::admin_router(SERVICE, health_checks(db, queues));
+    let http_metrics = HttpMetrics::default();
+    let mut registry = proofsheet_telemetry::metrics::registry();
+    http_metrics.register(&mut registry);
+    let admin =
+        proofsheet_telemetry::admin_router(SERVICE, health_checks(db, queues), Arc::new(registry));
     let listener = tokio::net::TcpListener::bind(config.portal_addr)
         .await
         .with_context(|| format!("could not listen on {} (PORTAL_ADDR)", config.portal_addr))?;
     tracing::info!(addr = %config.portal_addr, "portal listening");
 
     let closing = state.clone();
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+    let public = router(state).layer(axum::middleware::from_fn_with_state(
+        http_metrics,
+        track_requests,
+    ));
+    let server = axum::serve(listener, public).with_graceful_shutdown(async move {
         proofsheet_telemetry::shutdown_signal().await;
         // Live-update streams never end by themselves, so graceful shutdown
         // would wait for them forever.

@@ -20,11 +20,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::http::{HeaderValue, header};
+use prometheus_client::registry::Registry;
 use proofsheet_config::Config;
 use proofsheet_domain::db::Db;
 use proofsheet_jobs::Queues;
 use proofsheet_media::MediaStore;
 use proofsheet_telemetry::HealthCheck;
+use proofsheet_telemetry::metrics::{HttpMetrics, track_requests};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -36,8 +38,12 @@ pub struct AppState {
     pub queues: Queues,
     pub media: Arc<dyn MediaStore>,
     pub templates: Arc<tera::Tera>,
-    /// Stripe client, webhook secret and webhook counters.
+    /// Stripe client, webhook secret and webhook metrics.
     pub stripe: Arc<stripe::StripeState>,
+    /// Requests served by route and status class.
+    pub http_metrics: HttpMetrics,
+    /// Every metric of the service, for `/metrics` on the admin listener.
+    pub metrics_registry: Arc<Registry>,
 }
 
 impl AppState {
@@ -52,6 +58,10 @@ impl AppState {
         let media = proofsheet_media::open_store(&config.media_store)
             .context("could not create the media store (check MEDIA_STORE and the S3_ settings)")?;
         let stripe = stripe::StripeState::shared(&config)?;
+        let http_metrics = HttpMetrics::default();
+        let mut registry = proofsheet_telemetry::metrics::registry();
+        http_metrics.register(&mut registry);
+        stripe.metrics.register(&mut registry);
         Ok(Self {
             config: Arc::new(config),
             db,
@@ -59,17 +69,24 @@ impl AppState {
             media,
             templates: Arc::new(pages::templates()?),
             stripe,
+            http_metrics,
+            metrics_registry: Arc::new(registry),
         })
     }
 }
 
 /// Builds the public router: pages, API and static assets.
 pub fn router(state: AppState) -> Router {
+    let http_metrics = state.http_metrics.clone();
     Router::new()
         .merge(pages::routes())
         .nest("/api/v1", api::routes(state.config.max_upload_bytes))
         .merge(stripe_routes())
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            track_requests,
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -134,13 +151,18 @@ async fn sqlx_ping(db: &Db) -> Result<(), String> {
     db.ping().await.map_err(|e| e.to_string())
 }
 
+/// Builds the admin router: `/healthz` and `/metrics`.
+pub fn admin_router(state: &AppState) -> Router {
+    proofsheet_telemetry::admin_router("web", health_checks(state), state.metrics_registry.clone())
+}
+
 /// Runs the web service until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let public_addr = config.web_addr;
     let admin_addr = config.web_admin_addr;
     let state = AppState::connect(config).await?;
 
-    let admin = proofsheet_telemetry::admin_router("web", health_checks(&state));
+    let admin = admin_router(&state);
     tokio::spawn(async move {
         if let Err(e) = proofsheet_telemetry::serve_admin(admin_addr, admin).await {
             tracing::error!(admin.addr = %admin_addr, error = %e, "admin listener failed");

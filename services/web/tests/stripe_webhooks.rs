@@ -4,10 +4,8 @@
 mod common;
 mod stripe_support;
 
-use std::sync::atomic::Ordering;
-
-use proofsheet_web::stripe::WebhookCounters;
-use serde_json::json;
+use proofsheet_web::stripe::{UNKNOWN_EVENT_TYPE, WebhookOutcome};
+use serde_json::{Value, json};
 use stripe_support::*;
 
 #[tokio::test]
@@ -43,8 +41,11 @@ async fn signatures_tsv_rows_are_accepted_or_rejected() {
         assert_eq!(body["received"], true, "{}", row[0]);
     }
     assert_eq!(count(&app, "stripe_events").await, 9);
-    let counters = &app.state.stripe.counters;
-    assert_eq!(WebhookCounters::get(&counters.rejected), 4);
+    let metrics = &app.state.stripe.metrics;
+    assert_eq!(
+        metrics.count(UNKNOWN_EVENT_TYPE, WebhookOutcome::BadSignature),
+        4
+    );
 }
 
 #[test]
@@ -286,8 +287,11 @@ async fn unknown_event_type_and_fields_are_acknowledged() {
     let (status, answer) = deliver_signed(&client, &app, body.to_string().as_bytes()).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["outcome"], "unhandled_type");
-    let counters = &app.state.stripe.counters;
-    assert_eq!(counters.unhandled_type.load(Ordering::Relaxed), 1);
+    let metrics = &app.state.stripe.metrics;
+    assert_eq!(
+        metrics.count("issuing_card.shipped", WebhookOutcome::UnhandledType),
+        1
+    );
 
     // A known type whose object misses most fields and carries new ones.
     let sparse = json!({
@@ -410,4 +414,397 @@ async fn connected_account_subscription_leaves_plan_alone() {
     assert_eq!(answer["outcome"], "not_ours");
     let state = snapshot(&app).await;
     assert_eq!(find(&state["tenants"], STUDIO_B)["plan_status"], "trialing");
+}
+
+/// Reads a fixture as JSON with a new event id.
+fn event_from(name: &str, id: &str) -> Value {
+    let mut event: Value = serde_json::from_slice(&fixture(name)).expect("fixture json");
+    event["id"] = json!(id);
+    event
+}
+
+#[tokio::test]
+async fn malformed_events_are_acknowledged_once() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    let checkout = "01_checkout.session.completed.json";
+    let intent = "02_payment_intent.succeeded.json";
+    let subscription = "08_customer.subscription.updated.active_to_past_due.json";
+    // Fixture, change to the event, and the field the record must name.
+    type Change = fn(&mut Value);
+    let cases: [(&str, Change, &str); 11] = [
+        (
+            checkout,
+            |e| e["data"]["object"] = json!({"mode": "payment"}),
+            "data.object.id",
+        ),
+        (
+            intent,
+            |e| e["data"]["object"] = json!("pi_only_an_id"),
+            "data.object",
+        ),
+        (
+            intent,
+            |e| e["data"]["object"] = json!([1, 2]),
+            "data.object[0]",
+        ),
+        (
+            subscription,
+            |e| e["data"]["object"]["id"] = json!(123),
+            "data.object.id",
+        ),
+        (
+            intent,
+            |e| e["data"]["object"]["amount_received"] = json!("48500"),
+            "data.object.amount_received",
+        ),
+        (
+            checkout,
+            |e| e["data"]["object"]["amount_total"] = json!(1e20),
+            "data.object.amount_total",
+        ),
+        (
+            checkout,
+            |e| e["data"]["object"]["amount_total"] = json!(-48500),
+            "data.object.amount_total",
+        ),
+        (
+            intent,
+            |e| e["data"]["object"]["currency"] = json!("euro"),
+            "data.object.currency",
+        ),
+        (
+            intent,
+            |e| e["data"]["object"]["metadata"] = Value::Null,
+            "data.object.metadata",
+        ),
+        (
+            subscription,
+            |e| e["data"]["object"]["metadata"] = json!({"studio_id": 5}),
+            "data.object.metadata.studio_id",
+        ),
+        (checkout, |e| e["data"] = json!({}), "data.object"),
+    ];
+
+    for (i, (name, change, field)) in cases.iter().enumerate() {
+        let id = format!("evt_malformed_{i}");
+        let mut event = event_from(name, &id);
+        change(&mut event);
+        let body = event.to_string();
+
+        let (status, answer) = deliver_signed(&client, &app, body.as_bytes()).await;
+        assert_eq!(status, 200, "{field}: {answer}");
+        assert_eq!(answer["outcome"], "malformed", "{field}");
+
+        let (outcome, detail) = event_record(&app, &id).await;
+        assert_eq!(outcome, "malformed", "{field}");
+        let detail = detail.unwrap_or_default();
+        assert!(
+            detail.starts_with(&format!("{field}: ")),
+            "{field}: {detail}"
+        );
+
+        let (status, again) = deliver_signed(&client, &app, body.as_bytes()).await;
+        assert_eq!(status, 200, "{field}: {again}");
+        assert_eq!(again["outcome"], "duplicate", "{field}");
+    }
+
+    let metrics = &app.state.stripe.metrics;
+    let malformed: u64 = [
+        "checkout.session.completed",
+        "payment_intent.succeeded",
+        "customer.subscription.updated",
+    ]
+    .iter()
+    .map(|event_type| metrics.count(event_type, WebhookOutcome::Malformed))
+    .sum();
+    assert_eq!(malformed, 11);
+    assert_eq!(count(&app, "payments").await, 0);
+    let state = snapshot(&app).await;
+    assert_eq!(find(&state["invoices"], INVOICE_PAID)["status"], "unpaid");
+    assert_eq!(find(&state["tenants"], STUDIO_B)["plan_status"], "trialing");
+}
+
+#[tokio::test]
+async fn unreadable_signed_body_is_acknowledged() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+
+    let no_id = json!({"type": "payment_intent.succeeded", "created": 1, "data": {"object": {}}});
+    let (status, answer) = deliver_signed(&client, &app, no_id.to_string().as_bytes()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "malformed");
+
+    let (status, answer) = deliver_signed(&client, &app, b"not json").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "malformed");
+    assert_eq!(count(&app, "stripe_events").await, 0);
+    let metrics = &app.state.stripe.metrics;
+    assert_eq!(
+        metrics.count("payment_intent.succeeded", WebhookOutcome::Malformed),
+        1
+    );
+    assert_eq!(
+        metrics.count(UNKNOWN_EVENT_TYPE, WebhookOutcome::Malformed),
+        1
+    );
+}
+
+#[tokio::test]
+async fn database_down_answers_500() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    app.state.db.pool().close().await;
+
+    let valid = fixture("01_checkout.session.completed.json");
+    let (status, _) = deliver_signed(&client, &app, &valid).await;
+    assert_eq!(status, 500);
+
+    let mut malformed = event_from("02_payment_intent.succeeded.json", "evt_malformed_db_down");
+    malformed["data"]["object"]["amount"] = json!("a lot");
+    let (status, _) = deliver_signed(&client, &app, malformed.to_string().as_bytes()).await;
+    assert_eq!(status, 500);
+    assert_eq!(
+        app.state
+            .stripe
+            .metrics
+            .count("payment_intent.succeeded", WebhookOutcome::Failed),
+        1
+    );
+}
+
+/// Returns the stored outcome and detail of an event.
+async fn event_record(app: &common::TestApp, id: &str) -> (String, Option<String>) {
+    let mut admin = admin(app).await;
+    sqlx::query_as("SELECT outcome, detail FROM stripe_events WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut admin)
+        .await
+        .expect("event record")
+}
+
+/// Builds a subscription event of studio B for `subscription`, created by
+/// Stripe at `subscription_created`, with `status` at `event_created`.
+fn subscription_event(
+    id: &str,
+    subscription: &str,
+    subscription_created: i64,
+    status: &str,
+    event_created: i64,
+) -> Vec<u8> {
+    let mut event = event_from(
+        "08_customer.subscription.updated.active_to_past_due.json",
+        id,
+    );
+    event["created"] = json!(event_created);
+    event["data"]["object"]["id"] = json!(subscription);
+    event["data"]["object"]["created"] = json!(subscription_created);
+    event["data"]["object"]["status"] = json!(status);
+    event.to_string().into_bytes()
+}
+
+#[tokio::test]
+async fn replaced_subscription_leaves_plan_alone() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    let plan = |state: &Value| {
+        let studio = find(&state["tenants"], STUDIO_B);
+        (
+            studio["plan_status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            studio["stripe_subscription_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    };
+    let active_on_b = ("active".to_owned(), "sub_B".to_owned());
+
+    let a_active = subscription_event("evt_a_active", "sub_A", 1_000, "active", 2_000);
+    let b_active = subscription_event("evt_b_active", "sub_B", 3_000, "active", 3_001);
+    assert_eq!(
+        deliver_signed(&client, &app, &a_active).await.1["outcome"],
+        "applied"
+    );
+    assert_eq!(
+        deliver_signed(&client, &app, &b_active).await.1["outcome"],
+        "applied"
+    );
+    assert_eq!(plan(&snapshot(&app).await), active_on_b);
+
+    // A's dunning goes on after B replaced it, and an old A event arrives late.
+    let late = [
+        subscription_event("evt_a_past_due_after", "sub_A", 1_000, "past_due", 4_000),
+        subscription_event("evt_a_past_due_before", "sub_A", 1_000, "past_due", 2_500),
+        subscription_event("evt_a_same_second", "sub_A", 1_000, "past_due", 3_001),
+        subscription_event("evt_a_unpaid", "sub_A", 1_000, "unpaid", 5_000),
+    ];
+    for body in &late {
+        let (status, answer) = deliver_signed(&client, &app, body).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["outcome"], "ignored_older");
+        assert_eq!(plan(&snapshot(&app).await), active_on_b);
+    }
+
+    // The current subscription still moves the plan.
+    let b_past_due = subscription_event("evt_b_past_due", "sub_B", 3_000, "past_due", 6_000);
+    assert_eq!(
+        deliver_signed(&client, &app, &b_past_due).await.1["outcome"],
+        "applied"
+    );
+    assert_eq!(
+        plan(&snapshot(&app).await),
+        ("past_due".to_owned(), "sub_B".to_owned())
+    );
+    // A newer subscription replaces it.
+    let c_active = subscription_event("evt_c_active", "sub_C", 7_000, "active", 7_001);
+    assert_eq!(
+        deliver_signed(&client, &app, &c_active).await.1["outcome"],
+        "applied"
+    );
+    assert_eq!(
+        plan(&snapshot(&app).await),
+        ("active".to_owned(), "sub_C".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_webhook_outcomes() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    let admin = proofsheet_web::admin_router(&app.state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind admin");
+    let admin_base = format!("http://{}", listener.local_addr().expect("admin address"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, admin).await;
+    });
+
+    let checkout = fixture("01_checkout.session.completed.json");
+    deliver_signed(&client, &app, &checkout).await;
+    deliver_signed(&client, &app, &checkout).await;
+    let unknown = json!({"id": "evt_metrics_unknown", "type": "issuing_card.shipped",
+                         "created": 1, "data": {"object": {"id": "ic_1"}}});
+    deliver_signed(&client, &app, unknown.to_string().as_bytes()).await;
+    let mut malformed = event_from("02_payment_intent.succeeded.json", "evt_metrics_malformed");
+    malformed["data"]["object"]["metadata"] = Value::Null;
+    deliver_signed(&client, &app, malformed.to_string().as_bytes()).await;
+    deliver(&client, &app, &checkout, Some("t=1,v1=00")).await;
+
+    let response = client
+        .get(format!("{admin_base}/metrics"))
+        .send()
+        .await
+        .expect("metrics request");
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.expect("metrics body");
+    let expected = [
+        r#"proofsheet_stripe_webhook_events_total{event_type="checkout.session.completed",outcome="applied"} 1"#,
+        r#"proofsheet_stripe_webhook_events_total{event_type="checkout.session.completed",outcome="duplicate"} 1"#,
+        r#"proofsheet_stripe_webhook_events_total{event_type="issuing_card.shipped",outcome="unhandled_type"} 1"#,
+        r#"proofsheet_stripe_webhook_events_total{event_type="payment_intent.succeeded",outcome="malformed"} 1"#,
+        r#"proofsheet_stripe_webhook_events_total{event_type="unknown",outcome="bad_signature"} 1"#,
+        r#"proofsheet_http_requests_total{route="/webhooks/stripe",status_class="2xx"} 4"#,
+        r#"proofsheet_http_requests_total{route="/webhooks/stripe",status_class="4xx"} 1"#,
+    ];
+    for line in expected {
+        assert!(
+            body.lines().any(|l| l == line),
+            "missing {line} in:\n{body}"
+        );
+    }
+}
+
+/// Counts the notices of `kind`, as the owner.
+async fn notices_of(app: &common::TestApp, kind: &str) -> Vec<(String, Option<String>)> {
+    let mut admin = admin(app).await;
+    sqlx::query_as(
+        "SELECT tenant_id::text, coalesce(invoice_id::text, stripe_event_id) FROM notices \
+         WHERE kind = $1 ORDER BY created_at",
+    )
+    .bind(kind)
+    .fetch_all(&mut admin)
+    .await
+    .expect("notices")
+}
+
+/// Delivers `body` `times` times at once.
+async fn deliver_concurrently(app: &common::TestApp, body: &[u8], times: usize) -> Vec<Value> {
+    let client = reqwest::Client::new();
+    let deliveries = (0..times).map(|_| deliver_signed(&client, app, body));
+    futures::future::join_all(deliveries)
+        .await
+        .into_iter()
+        .map(|(status, answer)| {
+            assert_eq!(status, 200, "{answer}");
+            answer
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn plan_payment_failure_queues_one_notice() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    deliver_signed(
+        &client,
+        &app,
+        &fixture("05_customer.subscription.created.trialing.json"),
+    )
+    .await;
+
+    let failed = fixture("07_invoice.payment_failed.json");
+    let answers = deliver_concurrently(&app, &failed, 4).await;
+    let applied = answers.iter().filter(|a| a["outcome"] == "applied").count();
+    assert_eq!(applied, 1, "{answers:?}");
+    let (_, again) = deliver_signed(&client, &app, &failed).await;
+    assert_eq!(again["outcome"], "duplicate");
+
+    let event_id = serde_json::from_slice::<Value>(&failed).expect("json")["id"].clone();
+    let queued = notices_of(&app, "plan_payment_failed").await;
+    assert_eq!(
+        queued,
+        vec![(STUDIO_B.to_owned(), event_id.as_str().map(str::to_owned))]
+    );
+
+    // An invoice of another subscription than the studio's current one.
+    let mut old = event_from(
+        "07_invoice.payment_failed.json",
+        "evt_old_subscription_invoice",
+    );
+    old["data"]["object"]["parent"]["subscription_details"]["subscription"] = json!("sub_old");
+    let (_, answer) = deliver_signed(&client, &app, old.to_string().as_bytes()).await;
+    assert_eq!(answer["outcome"], "not_current_subscription");
+    assert_eq!(notices_of(&app, "plan_payment_failed").await.len(), 1);
+}
+
+#[tokio::test]
+async fn checkout_payment_queues_one_receipt() {
+    let app = spawn_with_fixtures().await;
+    let checkout = fixture("01_checkout.session.completed.json");
+    let intent = fixture("02_payment_intent.succeeded.json");
+    let client = reqwest::Client::new();
+    let both =
+        [&checkout, &intent, &checkout, &intent].map(|body| deliver_signed(&client, &app, body));
+    let answers = futures::future::join_all(both).await;
+    for (status, answer) in &answers {
+        assert_eq!(*status, 200, "{answer}");
+    }
+    let marked = answers
+        .iter()
+        .filter(|(_, answer)| answer["outcome"] == "applied")
+        .count();
+    assert_eq!(marked, 1, "{answers:?}");
+
+    let queued = notices_of(&app, "payment_receipt").await;
+    assert_eq!(
+        queued,
+        vec![(STUDIO_A.to_owned(), Some(INVOICE_PAID.to_owned()))]
+    );
+    // A refund reported afterwards sends nothing more.
+    deliver_signed(&client, &app, &fixture("04_charge.refunded.json")).await;
+    assert_eq!(notices_of(&app, "payment_receipt").await.len(), 1);
 }

@@ -2,14 +2,15 @@
 
 use std::time::Duration;
 
-use proofsheet_domain::db::notices::{self, OverdueNotice, Recipient};
+use proofsheet_domain::db::notices::{self, NoticeKind, OverdueNotice, Recipient};
 use proofsheet_domain::db::tenants::{self, Tenant};
 use proofsheet_domain::db::{auth, projects};
 use proofsheet_domain::{InvoiceKind, NoticeId, ProjectId, TenantId, UserId};
 use proofsheet_jobs::SendEmail;
 use proofsheet_mail::{
     InvoiceOverdueClientEmail, InvoiceOverdueStudioEmail, Message, PasswordResetEmail,
-    PortalLinkEmail, invoice_overdue_client, invoice_overdue_studio, password_reset, portal_link,
+    PaymentReceiptEmail, PlanPaymentFailedEmail, PortalLinkEmail, invoice_overdue_client,
+    invoice_overdue_studio, password_reset, payment_receipt, plan_payment_failed, portal_link,
 };
 
 use crate::context::JobContext;
@@ -81,7 +82,8 @@ async fn send_portal_link(
     Ok(EmailOutcome::Sent)
 }
 
-/// Sends an overdue-invoice notice unless it was sent already.
+/// Sends a notice unless it was sent already: an overdue invoice, a payment
+/// receipt or a failed plan payment.
 ///
 /// The notice row stays locked from loading until the commit, so two jobs
 /// for the same notice run one after the other and the second finds it
@@ -97,21 +99,67 @@ pub async fn send_notice(
     notice: NoticeId,
 ) -> Result<EmailOutcome, Error> {
     let mut tx = ctx.db.tenant(tenant).await?;
-    let notice = notices::load_for_sending(&mut tx, notice).await?;
-    if notice.already_sent {
+    let header = notices::lock(&mut tx, notice).await?;
+    if header.already_sent {
         return Ok(EmailOutcome::AlreadySent);
     }
-    // NOTE: the invoice's payment state is not checked again here, so a
-    // notice queued just before the invoice was paid is still sent.
     let studio = tenants::current(&mut tx).await?;
     let studio_email = tenants::owner_email(&mut tx).await?;
 
-    let message = overdue_message(ctx, &notice, studio, studio_email)?;
+    let message = match header.kind {
+        NoticeKind::PlanPaymentFailed => plan_payment_failed(&PlanPaymentFailedEmail {
+            studio_name: studio.name,
+            studio_email,
+            sender_address: ctx.config.mail_from.clone(),
+            settings_url: settings_url(ctx),
+        })?,
+        NoticeKind::PaymentReceipt => {
+            let invoice = notices::load_for_sending(&mut tx, notice).await?;
+            let paid_on = notices::paid_on(&mut tx, notice).await?;
+            receipt_message(ctx, &invoice, &paid_on, studio, studio_email)?
+        }
+        NoticeKind::InvoiceOverdue => {
+            // NOTE: the invoice's payment state is not checked again here, so
+            // a notice queued just before the invoice was paid is still sent.
+            let invoice = notices::load_for_sending(&mut tx, notice).await?;
+            overdue_message(ctx, &invoice, studio, studio_email)?
+        }
+    };
     ctx.mailer.send(message).await?;
 
-    notices::mark_sent(&mut tx, notice.id).await?;
+    notices::mark_sent(&mut tx, notice).await?;
     tx.commit().await?;
     Ok(EmailOutcome::Sent)
+}
+
+/// Returns the studio's settings page, where the plan's card is updated.
+fn settings_url(ctx: &JobContext) -> String {
+    format!(
+        "{}/settings",
+        ctx.config.public_web_url.as_str().trim_end_matches('/')
+    )
+}
+
+fn receipt_message(
+    ctx: &JobContext,
+    notice: &OverdueNotice,
+    paid_on: &str,
+    studio: Tenant,
+    studio_email: String,
+) -> Result<Message, Error> {
+    Ok(payment_receipt(&PaymentReceiptEmail {
+        studio_name: studio.name,
+        studio_email,
+        sender_address: ctx.config.mail_from.clone(),
+        client_name: notice.client_name.clone(),
+        client_email: notice.client_email.clone(),
+        project_title: notice.project_title.clone(),
+        invoice_kind: mail_invoice_kind(notice.invoice_kind),
+        amount: notice.amount.display(),
+        paid_on: paid_on.to_owned(),
+        portal_url: ctx.config.portal_link(&notice.portal_token),
+        accent_colour: Some(studio.accent_colour),
+    })?)
 }
 
 fn overdue_message(

@@ -217,7 +217,10 @@ async fn start_admin(ctx: &JobContext) -> Result<JoinHandle<()>, Error> {
         .await
         .map_err(|source| Error::AdminListener { addr, source })?;
     let bound: SocketAddr = listener.local_addr().unwrap_or(addr);
-    let router = admin_router("worker", health_checks(ctx));
+    // The worker has no metrics of its own yet; /metrics responds with an
+    // empty registry, so every service's admin listener has the same routes.
+    let registry = std::sync::Arc::new(proofsheet_telemetry::metrics::registry());
+    let router = admin_router("worker", health_checks(ctx), registry);
     tracing::info!(admin.addr = %bound, "admin listener started");
     Ok(tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, router).await {

@@ -1,15 +1,17 @@
 //! Heals lost payment webhooks: on the `STRIPE_RECONCILE_SCHEDULE` cron
 //! schedule, requests the recent Checkout Sessions on each connected
 //! account that has unpaid invoices, and records every paid one that a lost
-//! webhook left unrecorded.
+//! webhook left unrecorded, with the client's receipt.
 
 use std::time::Duration;
 
-use proofsheet_domain::db::invoices;
+use chrono::{DateTime, Utc};
 use proofsheet_domain::db::stripe::{self as store, PaymentOutcome, PaymentReceived};
+use proofsheet_domain::db::{invoices, notices};
 use proofsheet_domain::{InvoiceId, TenantId};
 use proofsheet_jobs::live::{self, ProjectEvent};
 use proofsheet_stripe::StripeClient;
+use proofsheet_stripe::event::CheckoutSession;
 
 use crate::context::JobContext;
 use crate::error::Error;
@@ -31,6 +33,9 @@ pub struct Reconciled {
     pub healed: Vec<(TenantId, InvoiceId)>,
     /// Stale Checkout Sessions this run expired or found completed at Stripe.
     pub closed_stale: usize,
+    /// Paid sessions whose amount or currency differs from their invoice's,
+    /// recorded by this run. A mismatch already recorded is not listed again.
+    pub mismatched: Vec<(TenantId, InvoiceId)>,
 }
 
 /// Builds the Stripe client from the configuration, or `None` when Stripe
@@ -75,6 +80,7 @@ pub async fn reconcile_stripe_payments(
         accounts: accounts.len(),
         healed: Vec::new(),
         closed_stale,
+        mismatched: Vec::new(),
     };
     for (tenant, account) in accounts {
         let sessions = match client
@@ -99,22 +105,35 @@ pub async fn reconcile_stripe_payments(
             // to apply, as in the webhook.
             let ours = claimed == Some(tenant.to_string().as_str());
             let (true, true, Some(invoice), Some(payment_intent)) =
-                (paid, ours, invoice, session.payment_intent.as_deref())
+                (paid, ours, invoice, session.payment_intent_id())
             else {
+                continue;
+            };
+            let Some((amount_minor, currency)) = paid_amount(&session) else {
+                tracing::warn!(
+                    tenant.id = %tenant,
+                    checkout.session = %session.id,
+                    amount_total = ?session.amount_total,
+                    currency = ?session.currency,
+                    "a paid Checkout Session has no usable amount or currency; skipped"
+                );
                 continue;
             };
             let mut tx = ctx.db.tenant(tenant).await?;
             let payment = PaymentReceived {
                 invoice_id: invoice,
                 payment_intent_id: payment_intent,
-                amount_minor: session.amount_total.unwrap_or(0),
-                currency: session.currency.as_deref().unwrap_or(""),
-                paid_at: session
-                    .created
-                    .and_then(|at| chrono::DateTime::from_timestamp(at, 0))
-                    .unwrap_or_else(chrono::Utc::now),
+                amount_minor,
+                currency,
+                paid_at: payment_time(&session),
             };
             let outcome = store::record_payment(&mut tx, &payment).await?;
+            let receipt = match outcome {
+                PaymentOutcome::MarkedPaid => {
+                    notices::queue_payment_receipt(&mut tx, invoice).await?
+                }
+                _ => None,
+            };
             store::close_checkout(&mut tx, &session.id, "complete").await?;
             let project = match invoices::get(&mut tx, invoice).await {
                 Ok(invoice) => Some(invoice.project_id),
@@ -129,6 +148,9 @@ pub async fn reconcile_stripe_payments(
                         "marked an invoice paid whose payment webhook never arrived"
                     );
                     result.healed.push((tenant, invoice));
+                    if let Some(notice) = receipt {
+                        ctx.queues.enqueue_committed_notice(tenant, notice).await;
+                    }
                     if let Some(project) = project {
                         live::publish(
                             &ctx.queues.connection(),
@@ -139,16 +161,48 @@ pub async fn reconcile_stripe_payments(
                         .await;
                     }
                 }
-                PaymentOutcome::AmountMismatch => tracing::error!(
-                    tenant.id = %tenant,
-                    invoice.id = %invoice,
-                    "a paid Checkout Session does not match its invoice's amount or currency"
-                ),
-                PaymentOutcome::AlreadyPaid | PaymentOutcome::InvoiceNotFound => {}
+                PaymentOutcome::AmountMismatch { first_report: true } => {
+                    tracing::error!(
+                        tenant.id = %tenant,
+                        invoice.id = %invoice,
+                        checkout.session = %session.id,
+                        "a paid Checkout Session does not match its invoice's amount or currency; \
+                         the payment is recorded and the invoice left unpaid"
+                    );
+                    result.mismatched.push((tenant, invoice));
+                }
+                PaymentOutcome::AmountMismatch {
+                    first_report: false,
+                }
+                | PaymentOutcome::AlreadyPaid
+                | PaymentOutcome::InvoiceNotFound => {}
             }
         }
     }
     Ok(result)
+}
+
+/// Returns a session's total and currency when the payments table can store
+/// them: zero or more minor units, and a three-letter currency code.
+fn paid_amount(session: &CheckoutSession) -> Option<(i64, &str)> {
+    let amount = session.amount_total.filter(|amount| *amount >= 0)?;
+    let currency = session
+        .currency
+        .as_deref()
+        .filter(|code| code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()))?;
+    Some((amount, currency))
+}
+
+/// Returns when a paid session's payment succeeded: the charge's or the
+/// PaymentIntent's `created`, which the listing expands. The session's own
+/// `created` is when the client opened Checkout, possibly hours earlier, so
+/// it is used only when Stripe returned neither.
+fn payment_time(session: &CheckoutSession) -> DateTime<Utc> {
+    session
+        .payment_created()
+        .or(session.created)
+        .and_then(|at| DateTime::from_timestamp(at, 0))
+        .unwrap_or_else(Utc::now)
 }
 
 /// Expires at Stripe every open Checkout Session marked for expiry, because

@@ -126,3 +126,122 @@ async fn unreachable_smtp_server_is_transient() {
     );
     harness.finish().await;
 }
+
+#[tokio::test]
+async fn payment_receipt_goes_to_client_once() {
+    use proofsheet_domain::db::notices;
+    use proofsheet_domain::db::stripe::{self, PaymentOutcome, PaymentReceived};
+
+    let harness = Harness::start().await;
+    let tenant = harness
+        .studio("Lichtblick Fotografie", "Europe/Berlin")
+        .await;
+    let project = harness.project(tenant).await;
+    let invoice = harness.invoice(tenant, project.id, "2099-01-31").await;
+
+    // What the webhook writes when Checkout reports the payment.
+    let mut tx = harness.db.tenant(tenant).await.expect("tenant tx");
+    let payment = PaymentReceived {
+        invoice_id: invoice,
+        payment_intent_id: "pi_receipt",
+        amount_minor: 45_000,
+        currency: "eur",
+        paid_at: chrono::DateTime::from_timestamp(1_795_011_726, 0).expect("time"),
+    };
+    let outcome = stripe::record_payment(&mut tx, &payment)
+        .await
+        .expect("payment");
+    assert_eq!(outcome, PaymentOutcome::MarkedPaid);
+    let notice = notices::queue_payment_receipt(&mut tx, invoice)
+        .await
+        .expect("queue receipt")
+        .expect("a new notice");
+    let again = notices::queue_payment_receipt(&mut tx, invoice)
+        .await
+        .expect("queue receipt again");
+    assert_eq!(again, None);
+    tx.commit().await.expect("commit");
+
+    let job = SendEmail::Notice {
+        tenant_id: tenant,
+        notice_id: notice,
+    };
+    assert_eq!(
+        send_email(&harness.ctx, &job).await.expect("sent"),
+        EmailOutcome::Sent
+    );
+    let mail = parse_mail(&harness.next_mail().await);
+    assert_eq!(mail.recipients, vec!["anna@client.test".to_owned()]);
+    assert_eq!(mail.from_name.as_deref(), Some("Lichtblick Fotografie"));
+    assert_eq!(mail.from_address.as_deref(), Some(SENDER));
+    assert!(
+        mail.subject.contains("Payment received"),
+        "{}",
+        mail.subject
+    );
+    let link = portal_url(project.portal_token.expose());
+    for part in [&mail.text, &mail.html] {
+        assert!(part.contains("€450.00"), "{part}");
+        assert!(part.contains("deposit invoice"), "{part}");
+        assert!(part.contains("Lichtblick Fotografie"), "{part}");
+        assert!(part.contains("18 November 2026"), "{part}");
+        assert!(part.contains(&link), "{part}");
+    }
+
+    assert_eq!(
+        send_email(&harness.ctx, &job).await.expect("second job"),
+        EmailOutcome::AlreadySent
+    );
+    harness
+        .assert_no_more_mail(std::time::Duration::from_millis(300))
+        .await;
+    harness.finish().await;
+}
+
+#[tokio::test]
+async fn plan_payment_failed_goes_to_owner() {
+    use proofsheet_domain::db::notices;
+
+    let harness = Harness::start().await;
+    let tenant = harness.studio("Lichtblick", "Europe/Berlin").await;
+    let mut tx = harness.db.tenant(tenant).await.expect("tenant tx");
+    let notice = notices::queue_plan_payment_failed(&mut tx, "evt_plan_failed_1")
+        .await
+        .expect("queue notice")
+        .expect("a new notice");
+    let again = notices::queue_plan_payment_failed(&mut tx, "evt_plan_failed_1")
+        .await
+        .expect("queue notice again");
+    assert_eq!(again, None);
+    tx.commit().await.expect("commit");
+
+    let job = SendEmail::Notice {
+        tenant_id: tenant,
+        notice_id: notice,
+    };
+    assert_eq!(
+        send_email(&harness.ctx, &job).await.expect("sent"),
+        EmailOutcome::Sent
+    );
+    let mail = parse_mail(&harness.next_mail().await);
+    assert_eq!(mail.recipients, vec!["owner@lichtblick.test".to_owned()]);
+    assert_eq!(mail.from_address.as_deref(), Some(SENDER));
+    assert!(
+        mail.subject.contains("update your card"),
+        "{}",
+        mail.subject
+    );
+    let settings = format!(
+        "{}/settings",
+        harness.config.public_web_url.as_str().trim_end_matches('/')
+    );
+    for part in [&mail.text, &mail.html] {
+        assert!(part.contains(&settings), "{part}");
+        assert!(part.contains("Lichtblick"), "{part}");
+    }
+    assert_eq!(
+        send_email(&harness.ctx, &job).await.expect("second job"),
+        EmailOutcome::AlreadySent
+    );
+    harness.finish().await;
+}

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::Harness;
 use proofsheet_domain::db::stripe;
-use proofsheet_domain::{InvoiceId, TenantId};
+use proofsheet_domain::{InvoiceId, ProjectId, TenantId};
 use proofsheet_worker::{RECONCILE_WINDOW, reconcile_stripe_payments};
 use serde_json::{Value, json};
 
@@ -57,6 +57,9 @@ async fn list_sessions(
         .find(|(key, _)| key == "created[gte]")
         .map(|(_, value)| value.clone())
         .unwrap_or_default();
+    let expand_charge = query
+        .iter()
+        .any(|(key, value)| key == "expand[]" && value == "data.payment_intent.latest_charge");
     if let Ok(mut calls) = mock.calls.lock() {
         calls.push((account.clone(), created_gte));
     }
@@ -67,11 +70,41 @@ async fn list_sessions(
             sessions
                 .iter()
                 .filter(|(on, _)| *on == account)
-                .map(|(_, session)| session.clone())
+                .map(|(_, session)| {
+                    if expand_charge {
+                        expanded(session)
+                    } else {
+                        session.clone()
+                    }
+                })
                 .collect()
         })
         .unwrap_or_default();
     Json(json!({"object": "list", "data": data, "has_more": false}))
+}
+
+/// Seconds from a session's creation to its PaymentIntent's, and to the
+/// charge's, as the mock reports them when the listing expands them.
+const INTENT_AFTER_SESSION: i64 = 20;
+const CHARGE_AFTER_SESSION: i64 = 45;
+
+/// Replaces a session's PaymentIntent id with the expanded PaymentIntent and
+/// its latest charge, as Stripe does for `expand[]=data.payment_intent.latest_charge`.
+fn expanded(session: &Value) -> Value {
+    let mut session = session.clone();
+    let created = session["created"].as_i64().unwrap_or_default();
+    let intent = session["payment_intent"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    session["payment_intent"] = json!({
+        "id": intent, "object": "payment_intent", "created": created + INTENT_AFTER_SESSION,
+        "latest_charge": {
+            "id": format!("ch_{intent}"), "object": "charge",
+            "created": created + CHARGE_AFTER_SESSION,
+        },
+    });
+    session
 }
 
 async fn start_mock() -> (MockStripe, proofsheet_stripe::StripeClient) {
@@ -144,6 +177,19 @@ async fn lost_payment_webhook_is_healed() {
     assert_eq!(run.accounts, 1);
     assert_eq!(run.healed, vec![(tenant, invoice)]);
     assert_eq!(harness.invoice_status(tenant, invoice).await, "paid");
+    let mut tx = harness.db.tenant(tenant).await.expect("tenant tx");
+    let receipts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notices WHERE invoice_id = $1 AND kind = 'payment_receipt'",
+    )
+    .bind(invoice)
+    .fetch_one(tx.as_mut_connection())
+    .await
+    .expect("receipts");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        receipts, 1,
+        "the client gets a receipt for the healed payment"
+    );
 
     // Nothing is left to ask about: the studio has no unpaid invoice now.
     let again = reconcile_stripe_payments(&harness.ctx, &client, RECONCILE_WINDOW)
@@ -239,5 +285,127 @@ async fn stale_session_expired_on_retry() {
         .await
         .expect("reconcile again");
     assert_eq!(again.closed_stale, 0);
+    harness.finish().await;
+}
+
+/// Reads an invoice's `paid_at` and whether a mismatched payment is flagged.
+async fn payment_state(
+    harness: &Harness,
+    tenant: TenantId,
+    project: ProjectId,
+    invoice: InvoiceId,
+) -> (Option<chrono::DateTime<chrono::Utc>>, bool) {
+    let mut tx = harness.db.tenant(tenant).await.expect("tenant tx");
+    let paid_at = sqlx::query_scalar("SELECT paid_at FROM invoices WHERE id = $1")
+        .bind(invoice)
+        .fetch_one(tx.as_mut_connection())
+        .await
+        .expect("paid_at");
+    let payments = stripe::invoice_payments(&mut tx, project)
+        .await
+        .expect("invoice payments");
+    tx.commit().await.expect("commit");
+    let mismatch = payments.get(&invoice).is_some_and(|p| p.amount_mismatch);
+    (paid_at, mismatch)
+}
+
+#[tokio::test]
+async fn healed_payment_keeps_charge_time() {
+    let harness = Harness::start().await;
+    let tenant = harness.studio("Lichtblick", "Europe/Berlin").await;
+    let project = harness.project(tenant).await;
+    let invoice = harness.invoice(tenant, project.id, "2099-01-31").await;
+    connect(&harness, tenant, "acct_lichtblick").await;
+    let (mock, client) = start_mock().await;
+    let amount = invoice_amount(&harness, tenant, invoice).await;
+    let paid = session("cs_paid", tenant, invoice, "paid", amount);
+    let session_created = paid["created"].as_i64().expect("created");
+    if let Ok(mut sessions) = mock.sessions.lock() {
+        sessions.push(("acct_lichtblick".to_owned(), paid));
+    }
+
+    let run = reconcile_stripe_payments(&harness.ctx, &client, RECONCILE_WINDOW)
+        .await
+        .expect("reconcile");
+    assert_eq!(run.healed, vec![(tenant, invoice)]);
+    let (paid_at, mismatch) = payment_state(&harness, tenant, project.id, invoice).await;
+    let expected = chrono::DateTime::from_timestamp(session_created + CHARGE_AFTER_SESSION, 0);
+    assert_eq!(paid_at, expected);
+    assert!(!mismatch);
+    harness.finish().await;
+}
+
+#[tokio::test]
+async fn amount_mismatch_is_recorded_once() {
+    let harness = Harness::start().await;
+    let tenant = harness.studio("Lichtblick", "Europe/Berlin").await;
+    let project = harness.project(tenant).await;
+    let invoice = harness.invoice(tenant, project.id, "2099-01-31").await;
+    connect(&harness, tenant, "acct_lichtblick").await;
+    let (mock, client) = start_mock().await;
+    let amount = invoice_amount(&harness, tenant, invoice).await;
+    if let Ok(mut sessions) = mock.sessions.lock() {
+        sessions.push((
+            "acct_lichtblick".to_owned(),
+            session("cs_short", tenant, invoice, "paid", amount - 1),
+        ));
+    }
+
+    let first = reconcile_stripe_payments(&harness.ctx, &client, RECONCILE_WINDOW)
+        .await
+        .expect("reconcile");
+    assert!(first.healed.is_empty());
+    assert_eq!(first.mismatched, vec![(tenant, invoice)]);
+    assert_eq!(harness.invoice_status(tenant, invoice).await, "unpaid");
+    let (paid_at, mismatch) = payment_state(&harness, tenant, project.id, invoice).await;
+    assert_eq!(paid_at, None);
+    assert!(mismatch);
+
+    // The invoice is still unpaid, so the next run lists the session again.
+    let second = reconcile_stripe_payments(&harness.ctx, &client, RECONCILE_WINDOW)
+        .await
+        .expect("reconcile again");
+    assert_eq!(second.accounts, 1);
+    assert!(second.mismatched.is_empty());
+    assert!(payment_state(&harness, tenant, project.id, invoice).await.1);
+    harness.finish().await;
+}
+
+async fn invoice_amount(harness: &Harness, tenant: TenantId, invoice: InvoiceId) -> i64 {
+    let mut tx = harness.db.tenant(tenant).await.expect("tenant tx");
+    let found = proofsheet_domain::db::invoices::get(&mut tx, invoice)
+        .await
+        .expect("invoice");
+    tx.commit().await.expect("commit");
+    found.amount.amount_minor
+}
+
+#[tokio::test]
+async fn unusable_session_is_skipped() {
+    let harness = Harness::start().await;
+    let tenant = harness.studio("Lichtblick", "Europe/Berlin").await;
+    let project = harness.project(tenant).await;
+    let invoice = harness.invoice(tenant, project.id, "2099-01-31").await;
+    connect(&harness, tenant, "acct_lichtblick").await;
+    let (mock, client) = start_mock().await;
+    let amount = invoice_amount(&harness, tenant, invoice).await;
+    let mut no_currency = session("cs_no_currency", tenant, invoice, "paid", amount);
+    no_currency["currency"] = Value::Null;
+    let negative = session("cs_negative", tenant, invoice, "paid", -1);
+    if let Ok(mut sessions) = mock.sessions.lock() {
+        sessions.push(("acct_lichtblick".to_owned(), no_currency));
+        sessions.push(("acct_lichtblick".to_owned(), negative));
+        sessions.push((
+            "acct_lichtblick".to_owned(),
+            session("cs_good", tenant, invoice, "paid", amount),
+        ));
+    }
+
+    let run = reconcile_stripe_payments(&harness.ctx, &client, RECONCILE_WINDOW)
+        .await
+        .expect("the run goes on past unusable sessions");
+    assert_eq!(run.healed, vec![(tenant, invoice)]);
+    assert!(run.mismatched.is_empty());
+    assert_eq!(harness.invoice_status(tenant, invoice).await, "paid");
     harness.finish().await;
 }

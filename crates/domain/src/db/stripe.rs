@@ -107,8 +107,9 @@ impl Db {
         .await?)
     }
 
-    /// Records an event that belongs to no studio (an unknown type, or one
-    /// whose studio cannot be found). Returns `false` when the id was
+    /// Records an event that belongs to no studio (an unknown type, one
+    /// whose studio cannot be found, or one too malformed to apply), with an
+    /// optional `detail` that gives the reason. Returns `false` when the id was
     /// already recorded.
     pub async fn record_platform_event(
         &self,
@@ -116,15 +117,17 @@ impl Db {
         event_type: &str,
         created: i64,
         outcome: &str,
+        detail: Option<&str>,
     ) -> Result<bool, DomainError> {
         let inserted: Option<String> = sqlx::query_scalar(
-            "INSERT INTO stripe_events (id, type, created, outcome) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO NOTHING RETURNING id",
+            "INSERT INTO stripe_events (id, type, created, outcome, detail) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING id",
         )
         .bind(event_id)
         .bind(event_type)
         .bind(created)
         .bind(outcome)
+        .bind(detail)
         .fetch_optional(&self.pool)
         .await?;
         Ok(inserted.is_some())
@@ -258,13 +261,20 @@ pub struct SubscriptionChange<'a> {
     pub period_end: Option<DateTime<Utc>>,
     /// The event's `created`, in Unix seconds.
     pub event_created: i64,
+    /// The subscription object's `created`, in Unix seconds.
+    pub subscription_created: i64,
 }
 
 /// Applies a subscription change unless the studio already reflects a newer
 /// event. Events of the same second are ordered by status, trialing before
 /// active before past due before cancelled, so the result does not depend on
-/// delivery order. A cancellation of a subscription other than the studio's
-/// current one is ignored. Returns whether the change was applied.
+/// delivery order.
+///
+/// An event of a subscription other than the studio's current one applies
+/// only when that subscription was created after the current one. So a
+/// replaced subscription's late or continuing events never move the plan
+/// back, such as past due while its dunning runs, then cancelled. Its cancellation
+/// is ignored in any case. Returns whether the change was applied.
 pub async fn apply_subscription(
     tx: &mut TenantTx,
     change: &SubscriptionChange<'_>,
@@ -276,10 +286,14 @@ pub async fn apply_subscription(
            stripe_customer_id = coalesce(stripe_customer_id, $3), \
            trial_ends_at = coalesce($4, trial_ends_at), \
            plan_period_end = coalesce($5, plan_period_end), \
-           plan_event_created = $6 \
+           plan_event_created = $6, \
+           plan_subscription_created = CASE WHEN stripe_subscription_id IS DISTINCT FROM $2 \
+             THEN $7 ELSE coalesce(plan_subscription_created, $7) END \
          WHERE (plan_event_created IS NULL OR plan_event_created < $6 \
                 OR (plan_event_created = $6 AND app_plan_rank(plan_status) < app_plan_rank($1))) \
-           AND ($1 <> 'cancelled' OR stripe_subscription_id IS NULL OR stripe_subscription_id = $2)",
+           AND ($1 <> 'cancelled' OR stripe_subscription_id IS NULL OR stripe_subscription_id = $2) \
+           AND (stripe_subscription_id IS NULL OR stripe_subscription_id = $2 \
+                OR $7 > coalesce(plan_subscription_created, plan_event_created))",
     )
     .bind(change.status.as_str())
     .bind(change.subscription_id)
@@ -287,6 +301,7 @@ pub async fn apply_subscription(
     .bind(change.trial_end)
     .bind(change.period_end)
     .bind(change.event_created)
+    .bind(change.subscription_created)
     .execute(tx.conn())
     .await?;
     Ok(updated.rows_affected() > 0)
@@ -311,8 +326,10 @@ pub enum PaymentOutcome {
     /// The invoice was already paid; the payment is recorded once.
     AlreadyPaid,
     /// The amount or currency differs from the invoice's. The payment is
-    /// recorded, but the invoice is left unpaid for the studio to check.
-    AmountMismatch,
+    /// recorded and flagged, but the invoice is left unpaid for the studio
+    /// to check. `first_report` is true only for the report that recorded
+    /// the payment, so callers log the mismatch once.
+    AmountMismatch { first_report: bool },
     /// No invoice with this id belongs to the studio.
     InvoiceNotFound,
 }
@@ -323,7 +340,7 @@ impl PaymentOutcome {
         match self {
             PaymentOutcome::MarkedPaid => "applied",
             PaymentOutcome::AlreadyPaid => "already_paid",
-            PaymentOutcome::AmountMismatch => "amount_mismatch",
+            PaymentOutcome::AmountMismatch { .. } => "amount_mismatch",
             PaymentOutcome::InvoiceNotFound => "invoice_not_found",
         }
     }
@@ -350,10 +367,15 @@ pub async fn record_payment(
         return Ok(PaymentOutcome::InvoiceNotFound);
     };
 
-    sqlx::query(
-        "INSERT INTO payments (id, tenant_id, invoice_id, payment_intent_id, amount_minor, currency, paid_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (payment_intent_id) DO UPDATE SET paid_at = least(payments.paid_at, EXCLUDED.paid_at)",
+    let mismatch = amount_minor != payment.amount_minor || invoice_currency != currency;
+    // xmax is 0 on a row version this statement inserted, and set on one
+    // that ON CONFLICT updated.
+    let inserted: bool = sqlx::query_scalar(
+        "INSERT INTO payments \
+           (id, tenant_id, invoice_id, payment_intent_id, amount_minor, currency, paid_at, amount_mismatch) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (payment_intent_id) DO UPDATE SET paid_at = least(payments.paid_at, EXCLUDED.paid_at) \
+         RETURNING xmax = 0",
     )
     .bind(uuid::Uuid::now_v7())
     .bind(tx.tenant_id())
@@ -362,11 +384,14 @@ pub async fn record_payment(
     .bind(payment.amount_minor)
     .bind(&currency)
     .bind(payment.paid_at)
-    .execute(tx.conn())
+    .bind(mismatch)
+    .fetch_one(tx.conn())
     .await?;
 
-    if amount_minor != payment.amount_minor || invoice_currency != currency {
-        return Ok(PaymentOutcome::AmountMismatch);
+    if mismatch {
+        return Ok(PaymentOutcome::AmountMismatch {
+            first_report: inserted,
+        });
     }
     // least() skips NULL, so the first report sets paid_at and a later report
     // of an earlier time moves it back to that time.
@@ -459,6 +484,9 @@ pub struct InvoicePayment {
     pub payment_error_decline_code: Option<String>,
     /// An open, unexpired Checkout Session exists: the client started paying.
     pub checkout_open: bool,
+    /// A Stripe payment for this invoice has another amount or currency
+    /// than the invoice, so it was not marked paid.
+    pub amount_mismatch: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -468,6 +496,7 @@ struct InvoicePaymentRow {
     payment_error_code: Option<String>,
     payment_error_decline_code: Option<String>,
     checkout_open: bool,
+    amount_mismatch: bool,
 }
 
 /// Loads the Stripe payment details of every invoice of a project.
@@ -478,7 +507,9 @@ pub async fn invoice_payments(
     let rows: Vec<InvoicePaymentRow> = sqlx::query_as(
         "SELECT i.id, i.amount_refunded_minor, i.payment_error_code, i.payment_error_decline_code, \
            EXISTS (SELECT 1 FROM checkout_sessions s WHERE s.invoice_id = i.id \
-                   AND s.status = 'open' AND s.expires_at > now()) AS checkout_open \
+                   AND s.status = 'open' AND s.expires_at > now()) AS checkout_open, \
+           EXISTS (SELECT 1 FROM payments p WHERE p.invoice_id = i.id AND p.amount_mismatch) \
+             AS amount_mismatch \
          FROM invoices i WHERE i.project_id = $1",
     )
     .bind(project)
@@ -492,6 +523,7 @@ pub async fn invoice_payments(
                 payment_error_code: row.payment_error_code,
                 payment_error_decline_code: row.payment_error_decline_code,
                 checkout_open: row.checkout_open,
+                amount_mismatch: row.amount_mismatch,
             };
             (row.id, payment)
         })

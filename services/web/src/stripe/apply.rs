@@ -8,14 +8,15 @@ use chrono::{DateTime, Utc};
 use proofsheet_domain::db::stripe::{
     self as store, PaymentOutcome, PaymentReceived, PlanStatus, RefundReported, SubscriptionChange,
 };
-use proofsheet_domain::db::{TenantTx, invoices};
+use proofsheet_domain::db::{TenantTx, invoices, notices};
 use proofsheet_domain::{InvoiceId, ProjectId, TenantId};
 use proofsheet_jobs::live::{self, ProjectEvent};
 use proofsheet_stripe::Event;
 use proofsheet_stripe::event::{
-    Account, Charge, CheckoutSession, Metadata, PaymentIntent, Subscription,
+    Account, Charge, CheckoutSession, Invoice, Metadata, PaymentIntent, Subscription,
 };
 
+use super::WebhookOutcome;
 use crate::AppState;
 
 /// The result of applying an event.
@@ -29,6 +30,8 @@ pub enum Applied {
     UnhandledType,
     /// The event id was already recorded.
     Duplicate,
+    /// The event's shape does not fit its type; recorded with the reason.
+    Malformed,
 }
 
 impl Applied {
@@ -38,17 +41,164 @@ impl Applied {
             Applied::Applied(name) | Applied::Ignored(name) => name,
             Applied::UnhandledType => "unhandled_type",
             Applied::Duplicate => "duplicate",
+            Applied::Malformed => "malformed",
+        }
+    }
+
+    /// Returns the outcome label of the webhook metrics.
+    pub fn metric(self) -> WebhookOutcome {
+        match self {
+            Applied::Applied(_) => WebhookOutcome::Applied,
+            Applied::Ignored(_) => WebhookOutcome::Ignored,
+            Applied::UnhandledType => WebhookOutcome::UnhandledType,
+            Applied::Duplicate => WebhookOutcome::Duplicate,
+            Applied::Malformed => WebhookOutcome::Malformed,
         }
     }
 }
 
-/// Applies `event`, whose signature has been verified.
+/// A field of a signed event that does not have the shape its type needs,
+/// such as an amount given as a string. Stripe would send the same event
+/// again on every retry, so it is acknowledged and recorded, not retried.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct Malformed {
+    /// The path of the field in the event, such as `data.object.amount_total`.
+    pub field: String,
+    /// The reason, such as the deserializer's message.
+    pub reason: String,
+}
+
+impl Malformed {
+    fn new(field: &str, reason: String) -> Self {
+        Self {
+            field: format!("data.object.{field}"),
+            reason,
+        }
+    }
+
+    /// Builds the error from a deserializer's error, with `prefix` put in
+    /// front of the path. A missing field is named in the path as well.
+    pub fn from_path_error(
+        prefix: &str,
+        error: &serde_path_to_error::Error<serde_json::Error>,
+    ) -> Self {
+        let reason = error.inner().to_string();
+        let mut field = prefix.to_owned();
+        let path = error.path().to_string();
+        if path != "." {
+            // An index such as `[0]` follows its parent without a dot.
+            if !field.is_empty() && !path.starts_with('[') {
+                field.push('.');
+            }
+            field.push_str(&path);
+        }
+        let missing = reason
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(name, _)| name);
+        if let Some(name) = missing {
+            if !field.is_empty() {
+                field.push('.');
+            }
+            field.push_str(name);
+        }
+        if field.is_empty() {
+            field.push_str("(the body)");
+        }
+        Self { field, reason }
+    }
+}
+
+/// Reads `data.object` as `T`, naming the field that does not fit.
+fn object<T: serde::de::DeserializeOwned>(event: &Event) -> Result<T, Malformed> {
+    serde_path_to_error::deserialize(&event.data.object)
+        .map_err(|error| Malformed::from_path_error("data.object", &error))
+}
+
+/// Checks an amount of the object: present, and zero or more minor units.
+fn amount(field: &str, value: Option<i64>) -> Result<i64, Malformed> {
+    match value {
+        Some(value) if value >= 0 => Ok(value),
+        Some(value) => Err(Malformed::new(
+            field,
+            format!("{value} is negative; amounts are zero or more minor units"),
+        )),
+        None => Err(Malformed::new(field, "missing".to_owned())),
+    }
+}
+
+/// Checks a currency of the object: a three-letter ISO 4217 code.
+fn currency<'a>(field: &str, value: Option<&'a str>) -> Result<&'a str, Malformed> {
+    match value {
+        Some(code) if code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()) => Ok(code),
+        Some(code) => Err(Malformed::new(
+            field,
+            format!("'{code}' is not a three-letter ISO 4217 code"),
+        )),
+        None => Err(Malformed::new(field, "missing".to_owned())),
+    }
+}
+
+/// Applies `event`, whose signature has been verified. An event whose
+/// object does not fit its type is recorded as [`Applied::Malformed`], with
+/// nothing of its effect kept.
 ///
 /// # Errors
 ///
 /// Database failures. Nothing of the event is kept then, so a redelivery
 /// applies it in full.
 pub async fn apply(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
+    match apply_by_type(state, event).await {
+        Err(error) => match error.downcast::<Malformed>() {
+            Ok(malformed) => {
+                record_malformed(
+                    state,
+                    &event.id,
+                    &event.event_type,
+                    event.created,
+                    &malformed,
+                )
+                .await
+            }
+            Err(error) => Err(error),
+        },
+        applied => applied,
+    }
+}
+
+/// Logs a malformed event and records it with the reason, outside any
+/// studio's transaction, so a redelivery finds it and changes nothing.
+///
+/// # Errors
+///
+/// Database failures.
+pub async fn record_malformed(
+    state: &AppState,
+    event_id: &str,
+    event_type: &str,
+    created: i64,
+    malformed: &Malformed,
+) -> anyhow::Result<Applied> {
+    let detail = malformed.to_string();
+    let new = state
+        .db
+        .record_platform_event(event_id, event_type, created, "malformed", Some(&detail))
+        .await?;
+    if !new {
+        return Ok(Applied::Duplicate);
+    }
+    tracing::warn!(
+        event.id = event_id,
+        event.type = event_type,
+        field = %malformed.field,
+        reason = %malformed.reason,
+        "a signed Stripe event does not fit its type; acknowledged and recorded as malformed"
+    );
+    Ok(Applied::Malformed)
+}
+
+async fn apply_by_type(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
     match event.event_type.as_str() {
         "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
             checkout_completed(state, event).await
@@ -61,18 +211,15 @@ pub async fn apply(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
         | "customer.subscription.updated"
         | "customer.subscription.deleted" => subscription_changed(state, event).await,
         "account.updated" => account_updated(state, event).await,
-        // NOTE: invoice.payment_failed of a plan renewal is acknowledged and
-        // recorded; the "update your card" email is not sent yet. The plan
-        // state follows from customer.subscription.updated.
-        "invoice.payment_failed" | "invoice.paid" => {
-            record_only(state, event, "acknowledged").await
-        }
+        "invoice.payment_failed" => plan_payment_failed(state, event).await,
+        // The plan state follows from customer.subscription.updated.
+        "invoice.paid" => record_only(state, event, "acknowledged").await,
         _ => record_only(state, event, "unhandled_type").await,
     }
 }
 
 async fn checkout_completed(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
-    let session: CheckoutSession = event.object()?;
+    let session: CheckoutSession = object(event)?;
     if session.mode.as_deref() != Some("payment") {
         // Plan subscriptions take effect through customer.subscription.*.
         return record_only(state, event, "acknowledged").await;
@@ -86,7 +233,7 @@ async fn checkout_completed(state: &AppState, event: &Event) -> anyhow::Result<A
             .as_deref()
             .and_then(|id| id.parse().ok())
     });
-    let (Some(invoice), Some(payment_intent)) = (invoice, session.payment_intent.as_deref()) else {
+    let (Some(invoice), Some(payment_intent)) = (invoice, session.payment_intent_id()) else {
         return record_in_tenant(state, event, tenant, "not_ours").await;
     };
     let Some(mut tx) = begin(state, event, tenant).await? else {
@@ -101,16 +248,16 @@ async fn checkout_completed(state: &AppState, event: &Event) -> anyhow::Result<A
     let payment = PaymentReceived {
         invoice_id: invoice,
         payment_intent_id: payment_intent,
-        amount_minor: session.amount_total.unwrap_or(0),
-        currency: session.currency.as_deref().unwrap_or(""),
+        amount_minor: amount("amount_total", session.amount_total)?,
+        currency: currency("currency", session.currency.as_deref())?,
         paid_at: unix(event.created),
     };
     let outcome = store::record_payment(&mut tx, &payment).await?;
-    payment_result(state, tx, event, invoice, outcome).await
+    payment_result(state, tx, event, invoice, outcome, Receipt::Send).await
 }
 
 async fn checkout_expired(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
-    let session: CheckoutSession = event.object()?;
+    let session: CheckoutSession = object(event)?;
     let Some(tenant) = payment_tenant(state, event, &session.metadata).await? else {
         return record_only(state, event, "tenant_not_found").await;
     };
@@ -130,7 +277,7 @@ async fn checkout_expired(state: &AppState, event: &Event) -> anyhow::Result<App
 }
 
 async fn payment_succeeded(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
-    let intent: PaymentIntent = event.object()?;
+    let intent: PaymentIntent = object(event)?;
     let Some(tenant) = payment_tenant(state, event, &intent.metadata).await? else {
         return record_only(state, event, "tenant_not_found").await;
     };
@@ -143,16 +290,19 @@ async fn payment_succeeded(state: &AppState, event: &Event) -> anyhow::Result<Ap
     let payment = PaymentReceived {
         invoice_id: invoice,
         payment_intent_id: &intent.id,
-        amount_minor: intent.amount_received.or(intent.amount).unwrap_or(0),
-        currency: intent.currency.as_deref().unwrap_or(""),
+        amount_minor: match intent.amount_received {
+            Some(received) => amount("amount_received", Some(received))?,
+            None => amount("amount", intent.amount)?,
+        },
+        currency: currency("currency", intent.currency.as_deref())?,
         paid_at: unix(event.created),
     };
     let outcome = store::record_payment(&mut tx, &payment).await?;
-    payment_result(state, tx, event, invoice, outcome).await
+    payment_result(state, tx, event, invoice, outcome, Receipt::Send).await
 }
 
 async fn payment_failed(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
-    let intent: PaymentIntent = event.object()?;
+    let intent: PaymentIntent = object(event)?;
     let Some(tenant) = payment_tenant(state, event, &intent.metadata).await? else {
         return record_only(state, event, "tenant_not_found").await;
     };
@@ -183,7 +333,7 @@ async fn payment_failed(state: &AppState, event: &Event) -> anyhow::Result<Appli
 }
 
 async fn charge_refunded(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
-    let charge: Charge = event.object()?;
+    let charge: Charge = object(event)?;
     let Some(tenant) = payment_tenant(state, event, &charge.metadata).await? else {
         return record_only(state, event, "tenant_not_found").await;
     };
@@ -202,14 +352,19 @@ async fn charge_refunded(state: &AppState, event: &Event) -> anyhow::Result<Appl
         payment: PaymentReceived {
             invoice_id: invoice,
             payment_intent_id: payment_intent,
-            amount_minor: charge.amount.unwrap_or(0),
-            currency: charge.currency.as_deref().unwrap_or(""),
+            amount_minor: amount("amount", charge.amount)?,
+            currency: currency("currency", charge.currency.as_deref())?,
             paid_at: unix(charge.created.unwrap_or(event.created)),
         },
-        amount_refunded_minor: charge.amount_refunded.unwrap_or(0),
+        amount_refunded_minor: amount(
+            "amount_refunded",
+            Some(charge.amount_refunded.unwrap_or(0)),
+        )?,
     };
     let outcome = store::record_refund(&mut tx, &refund).await?;
-    payment_result(state, tx, event, invoice, outcome).await
+    // A refund that reveals a lost payment marks the invoice paid, but a
+    // receipt sent together with the refund would confuse the client.
+    payment_result(state, tx, event, invoice, outcome, Receipt::Skip).await
 }
 
 async fn subscription_changed(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
@@ -219,7 +374,7 @@ async fn subscription_changed(state: &AppState, event: &Event) -> anyhow::Result
     if event.account.is_some() {
         return record_only(state, event, "not_ours").await;
     }
-    let subscription: Subscription = event.object()?;
+    let subscription: Subscription = object(event)?;
     let claimed = claimed_tenant(&subscription.metadata);
     let tenant = match claimed {
         Some(tenant) if state.db.tenant_exists(tenant).await? => Some(tenant),
@@ -253,6 +408,7 @@ async fn subscription_changed(state: &AppState, event: &Event) -> anyhow::Result
         trial_end: subscription.trial_end.map(unix),
         period_end: subscription.current_period_end().map(unix),
         event_created: event.created,
+        subscription_created: subscription.created.unwrap_or(event.created),
     };
     if store::apply_subscription(&mut tx, &change).await? {
         tracing::info!(tenant.id = %tenant, plan_status = status.as_str(), "plan status changed");
@@ -263,7 +419,7 @@ async fn subscription_changed(state: &AppState, event: &Event) -> anyhow::Result
 }
 
 async fn account_updated(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
-    let account: Account = event.object()?;
+    let account: Account = object(event)?;
     let Some(tenant) = state.db.resolve_stripe_account(&account.id).await? else {
         return record_only(state, event, "tenant_not_found").await;
     };
@@ -284,25 +440,37 @@ async fn account_updated(state: &AppState, event: &Event) -> anyhow::Result<Appl
     finish(tx, event, Applied::Applied("applied")).await
 }
 
-/// Finishes a payment event: stores the outcome, commits, and notifies open
-/// portal pages that the invoice changed.
+/// Whether marking an invoice paid queues the client's receipt.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Receipt {
+    Send,
+    Skip,
+}
+
+/// Finishes a payment event: queues the client's receipt when the invoice
+/// became paid, stores the outcome, commits, and notifies open portal pages
+/// that the invoice changed.
 async fn payment_result(
     state: &AppState,
     mut tx: TenantTx,
     event: &Event,
     invoice: InvoiceId,
     outcome: PaymentOutcome,
+    receipt: Receipt,
 ) -> anyhow::Result<Applied> {
+    // Only the report that moves the invoice to paid queues a receipt, and
+    // the invoice row lock in record_payment lets one report do that.
+    let notice = if outcome == PaymentOutcome::MarkedPaid && receipt == Receipt::Send {
+        notices::queue_payment_receipt(&mut tx, invoice).await?
+    } else {
+        None
+    };
     let applied = match outcome {
         PaymentOutcome::MarkedPaid => Applied::Applied(outcome.as_str()),
-        PaymentOutcome::AmountMismatch => {
-            tracing::error!(
-                event.id = %event.id,
-                tenant.id = %tx.tenant_id(),
-                invoice.id = %invoice,
-                "a Stripe payment does not match the invoice's amount or currency; \
-                 the payment is recorded and the invoice left unpaid"
-            );
+        PaymentOutcome::AmountMismatch { first_report } => {
+            if first_report {
+                log_amount_mismatch(event, tx.tenant_id(), invoice);
+            }
             Applied::Ignored(outcome.as_str())
         }
         PaymentOutcome::AlreadyPaid | PaymentOutcome::InvoiceNotFound => {
@@ -310,11 +478,64 @@ async fn payment_result(
         }
     };
     let project = project_of(&mut tx, invoice).await?;
+    let tenant = tx.tenant_id();
     finish(tx, event, applied).await?;
+    if let Some(notice) = notice {
+        state.queues.enqueue_committed_notice(tenant, notice).await;
+    }
     if let Some(project) = project {
         publish(state, project).await;
     }
     Ok(applied)
+}
+
+/// Sends the studio owner "your plan payment failed" when an invoice of the
+/// studio's current plan subscription could not be charged. The plan state
+/// itself follows from `customer.subscription.updated`.
+async fn plan_payment_failed(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
+    if event.account.is_some() {
+        return record_only(state, event, "not_ours").await;
+    }
+    let invoice: Invoice = object(event)?;
+
+    let tenant = match invoice.customer.as_deref() {
+        Some(customer) => state.db.resolve_stripe_customer(customer).await?,
+        None => None,
+    };
+    let Some(tenant) = tenant else {
+        return record_only(state, event, "tenant_not_found").await;
+    };
+    let Some(mut tx) = begin(state, event, tenant).await? else {
+        return Ok(Applied::Duplicate);
+    };
+    // An invoice of a replaced subscription, or one that is not for a
+    // subscription at all, is no reason to ask for a new card.
+    let current = store::account(&mut tx).await?.stripe_subscription_id;
+    let ours = match (invoice.subscription_id(), current.as_deref()) {
+        (Some(billed), Some(current)) => billed == current,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if !ours {
+        return finish(tx, event, Applied::Ignored("not_current_subscription")).await;
+    }
+
+    let notice = notices::queue_plan_payment_failed(&mut tx, &event.id).await?;
+    let applied = finish(tx, event, Applied::Applied("applied")).await?;
+    if let Some(notice) = notice {
+        state.queues.enqueue_committed_notice(tenant, notice).await;
+    }
+    Ok(applied)
+}
+
+fn log_amount_mismatch(event: &Event, tenant: TenantId, invoice: InvoiceId) {
+    tracing::error!(
+        event.id = %event.id,
+        tenant.id = %tenant,
+        invoice.id = %invoice,
+        "a Stripe payment does not match the invoice's amount or currency; \
+         the payment is recorded and the invoice left unpaid"
+    );
 }
 
 /// Opens the studio's transaction and records the event id in it. Returns
@@ -359,7 +580,7 @@ async fn record_only(
 ) -> anyhow::Result<Applied> {
     let new = state
         .db
-        .record_platform_event(&event.id, &event.event_type, event.created, outcome)
+        .record_platform_event(&event.id, &event.event_type, event.created, outcome, None)
         .await?;
     Ok(match (new, outcome) {
         (false, _) => Applied::Duplicate,

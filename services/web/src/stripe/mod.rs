@@ -11,8 +11,12 @@ pub mod expire;
 pub mod webhook;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use proofsheet_config::{Config, Secret};
 use proofsheet_stripe::StripeClient;
 
@@ -26,8 +30,8 @@ pub struct StripeState {
     /// Signing secrets of the platform and Connect webhook endpoints, the
     /// ones configured; empty turns the webhook endpoint off.
     webhook_secrets: Vec<Secret>,
-    /// Counts of webhook requests by what happened to them.
-    pub counters: WebhookCounters,
+    /// Counts of webhook requests by event type and outcome.
+    pub metrics: WebhookMetrics,
     /// Unix seconds that signature checks compare against; 0 means the
     /// system clock. Tests set it to replay recorded deliveries.
     fixed_now: AtomicI64,
@@ -59,7 +63,7 @@ impl StripeState {
             client,
             plan_price,
             webhook_secrets,
-            counters: WebhookCounters::default(),
+            metrics: WebhookMetrics::default(),
             fixed_now: AtomicI64::new(0),
         })
     }
@@ -88,33 +92,88 @@ impl StripeState {
     }
 }
 
-/// Webhook request counts since start-up, by outcome.
-#[derive(Debug, Default)]
-pub struct WebhookCounters {
-    /// Requests rejected for a missing, bad or stale signature.
-    pub rejected: AtomicU64,
-    /// Events whose effect was applied.
-    pub applied: AtomicU64,
-    /// Events acknowledged without an effect: already reflected, older than
-    /// the current state, or for a studio or invoice that does not exist.
-    pub ignored: AtomicU64,
-    /// Event types this service does not handle, acknowledged.
-    pub unhandled_type: AtomicU64,
-    /// Deliveries of an event id that was already recorded.
-    pub duplicate: AtomicU64,
-    /// Deliveries that failed on our side and were answered 5xx, so Stripe
-    /// retries them.
-    pub failed: AtomicU64,
+/// The outcome of a webhook request, as the `outcome` label of
+/// [`WebhookMetrics`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// The event's effect was applied.
+    Applied,
+    /// Acknowledged without an effect: already reflected, older than the
+    /// current state, or for a studio or invoice that does not exist.
+    Ignored,
+    /// An event type this service does not handle, acknowledged.
+    UnhandledType,
+    /// A delivery of an event id that was already recorded.
+    Duplicate,
+    /// A signed event whose shape does not fit its type, acknowledged and
+    /// recorded with the reason.
+    Malformed,
+    /// A missing, bad or stale signature, rejected with 400.
+    BadSignature,
+    /// A failure on our side, responded to with 5xx so that Stripe retries.
+    Failed,
 }
 
-impl WebhookCounters {
-    /// Adds one to a counter.
-    pub fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+impl WebhookOutcome {
+    /// Returns the label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookOutcome::Applied => "applied",
+            WebhookOutcome::Ignored => "ignored",
+            WebhookOutcome::UnhandledType => "unhandled_type",
+            WebhookOutcome::Duplicate => "duplicate",
+            WebhookOutcome::Malformed => "malformed",
+            WebhookOutcome::BadSignature => "bad_signature",
+            WebhookOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// Event type label of requests whose type is not known: bad signatures,
+/// whose body is not trusted, and bodies without a `type`.
+pub const UNKNOWN_EVENT_TYPE: &str = "unknown";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    event_type: String,
+    outcome: &'static str,
+}
+
+/// Webhook requests since start-up, by event type and outcome, exported as
+/// `proofsheet_stripe_webhook_events_total`.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookMetrics {
+    events: Family<WebhookLabels, Counter>,
+}
+
+impl WebhookMetrics {
+    /// Adds the counters to `registry`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "stripe_webhook_events",
+            "Stripe webhook requests, by event type and outcome",
+            self.events.clone(),
+        );
     }
 
-    /// Reads a counter.
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
+    /// Adds one request of `event_type` with `outcome`.
+    pub fn record(&self, event_type: &str, outcome: WebhookOutcome) {
+        self.events
+            .get_or_create(&labels(event_type, outcome))
+            .inc();
+    }
+
+    /// Returns the count of one event type and outcome.
+    pub fn count(&self, event_type: &str, outcome: WebhookOutcome) -> u64 {
+        self.events
+            .get_or_create(&labels(event_type, outcome))
+            .get()
+    }
+}
+
+fn labels(event_type: &str, outcome: WebhookOutcome) -> WebhookLabels {
+    WebhookLabels {
+        event_type: event_type.to_owned(),
+        outcome: outcome.as_str(),
     }
 }

@@ -2,10 +2,12 @@
 //! applies the event in one short transaction and responds.
 //!
 //! Responses: 200 for an event applied, already applied, or acknowledged
-//! without effect (unknown type, unknown studio); 400 for a missing, bad or
-//! stale signature or a body that is not an event, before any database
-//! access; 503 when webhooks are not configured or applying timed out, and
-//! 500 on a database failure, so that Stripe delivers the event again.
+//! without effect. Acknowledged events include unknown types, unknown
+//! studios, and signed bodies whose shape does not fit, which a retry would
+//! not fix. A missing, bad or stale signature gets 400, before any database
+//! access. Stripe delivers the event again after a 503, sent when webhooks
+//! are not configured or applying timed out, and after a 500 on a database
+//! failure.
 
 use std::time::Duration;
 
@@ -18,8 +20,8 @@ use proofsheet_config::Secret;
 use proofsheet_stripe::{Event, signature};
 use serde_json::json;
 
-use super::WebhookCounters;
-use super::apply::{self, Applied};
+use super::apply::{self, Applied, Malformed};
+use super::{StripeState, UNKNOWN_EVENT_TYPE, WebhookOutcome};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -45,25 +47,24 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         .get("stripe-signature")
         .and_then(|value| value.to_str().ok());
     if let Err(e) = verify_any(header, &body, secrets, stripe.now()) {
-        WebhookCounters::bump(&stripe.counters.rejected);
+        stripe
+            .metrics
+            .record(UNKNOWN_EVENT_TYPE, WebhookOutcome::BadSignature);
         tracing::warn!(reason = %e, "rejected a Stripe webhook request");
         return ApiError::BadRequest(e.to_string()).into_response();
     }
-    let event = match Event::parse(&body) {
+    let event = match parse_event(&body) {
         Ok(event) => event,
-        Err(e) => {
-            WebhookCounters::bump(&stripe.counters.rejected);
-            tracing::warn!(error = %e, "a signed Stripe webhook body is not an event");
-            return ApiError::BadRequest(format!("the body is not a Stripe event: {e}"))
-                .into_response();
-        }
+        Err(malformed) => return unreadable_event(&state, &body, &malformed).await,
     };
 
     let applied = tokio::time::timeout(APPLY_TIMEOUT, apply::apply(&state, &event)).await;
     let outcome = match applied {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(e)) => {
-            WebhookCounters::bump(&stripe.counters.failed);
+            stripe
+                .metrics
+                .record(&event.event_type, WebhookOutcome::Failed);
             tracing::error!(
                 event.id = %event.id,
                 event.type = %event.event_type,
@@ -73,7 +74,9 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
             return ApiError::Internal(e).into_response();
         }
         Err(_) => {
-            WebhookCounters::bump(&stripe.counters.failed);
+            stripe
+                .metrics
+                .record(&event.event_type, WebhookOutcome::Failed);
             tracing::error!(
                 event.id = %event.id,
                 event.type = %event.event_type,
@@ -83,24 +86,66 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         }
     };
 
-    let counter = match outcome {
-        Applied::Applied(_) => &stripe.counters.applied,
-        Applied::Ignored(_) => &stripe.counters.ignored,
-        Applied::UnhandledType => &stripe.counters.unhandled_type,
-        Applied::Duplicate => &stripe.counters.duplicate,
-    };
-    WebhookCounters::bump(counter);
+    stripe.metrics.record(&event.event_type, outcome.metric());
     tracing::info!(
         event.id = %event.id,
         event.type = %event.event_type,
         outcome = outcome.as_str(),
         "Stripe event received"
     );
+    acknowledged(outcome.as_str())
+}
+
+fn acknowledged(outcome: &str) -> Response {
     (
         StatusCode::OK,
-        Json(json!({ "received": true, "outcome": outcome.as_str() })),
+        Json(json!({ "received": true, "outcome": outcome })),
     )
         .into_response()
+}
+
+/// Parses the event envelope, naming the field that does not fit.
+fn parse_event(body: &[u8]) -> Result<Event, Malformed> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|error| Malformed::from_path_error("", &error))
+}
+
+/// Acknowledges a signed body that is not a readable event, because Stripe
+/// would send the same bytes again on every retry. The event is recorded as
+/// malformed when the body has an `id`. Without one there is nothing to
+/// record it under, so it is only logged and counted.
+async fn unreadable_event(state: &crate::AppState, body: &[u8], malformed: &Malformed) -> Response {
+    let stripe: &StripeState = &state.stripe;
+    let envelope: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let event_type = envelope["type"].as_str().unwrap_or(UNKNOWN_EVENT_TYPE);
+    let Some(event_id) = envelope["id"].as_str() else {
+        stripe.metrics.record(event_type, WebhookOutcome::Malformed);
+        tracing::warn!(
+            event.type = event_type,
+            field = %malformed.field,
+            reason = %malformed.reason,
+            "a signed Stripe webhook body is not an event and has no id; acknowledged, not recorded"
+        );
+        return acknowledged(Applied::Malformed.as_str());
+    };
+    let created = envelope["created"].as_i64().unwrap_or(0);
+    match apply::record_malformed(state, event_id, event_type, created, malformed).await {
+        Ok(outcome) => {
+            stripe.metrics.record(event_type, outcome.metric());
+            acknowledged(outcome.as_str())
+        }
+        Err(e) => {
+            stripe.metrics.record(event_type, WebhookOutcome::Failed);
+            tracing::error!(
+                event.id = event_id,
+                event.type = event_type,
+                error = format!("{e:#}"),
+                "recording a malformed Stripe event failed; Stripe will deliver it again"
+            );
+            ApiError::Internal(e).into_response()
+        }
+    }
 }
 
 fn unavailable(message: &str) -> Response {
