@@ -116,7 +116,7 @@ async fn record_stripe_reports(app: &common::TestApp, studio: &Studio) {
     let outcome = store::record_payment(&mut tx, &short)
         .await
         .expect("payment");
-    assert_eq!(outcome, PaymentOutcome::AmountMismatch);
+    assert_eq!(outcome, PaymentOutcome::AmountMismatch { first_report: true });
     tx.commit().await.expect("commit");
 }
 
