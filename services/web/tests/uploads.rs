@@ -158,3 +158,59 @@ async fn duplicate_upload_is_detected() {
     assert_eq!(photos[1]["duplicate"], false);
     assert_eq!(app.media_files(), 2);
 }
+
+#[tokio::test]
+async fn parallel_duplicate_uploads_store_one() {
+    const UPLOADS: usize = 6;
+    let app = common::spawn().await;
+    let key = app.sign_up("owner@example.com").await;
+    let project = app.create_project(&key).await;
+    let id = project["id"].as_str().expect("id").to_owned();
+    let photo = common::orientation_6_jpeg();
+
+    let requests = (0..UPLOADS).map(|n| {
+        let form = Form::new().part("file", part(photo.clone(), &format!("copy-{n}.jpg")));
+        client()
+            .post(app.url(&format!("/api/v1/projects/{id}/photos")))
+            .bearer_auth(&key)
+            .multipart(form)
+            .send()
+    });
+    let responses = futures::future::join_all(requests).await;
+
+    let mut new_ids = Vec::new();
+    let mut duplicate_ids = Vec::new();
+    for response in responses {
+        let response = response.expect("request");
+        assert_eq!(response.status().as_u16(), 202);
+        let body: Value = response.json().await.expect("JSON body");
+        let entry = &body["photos"][0];
+        let photo_id = entry["id"].as_str().expect("photo id").to_owned();
+        if entry["duplicate"] == true {
+            duplicate_ids.push(photo_id);
+        } else {
+            new_ids.push(photo_id);
+        }
+    }
+    assert_eq!(new_ids.len(), 1, "new photos: {new_ids:?}");
+    assert_eq!(duplicate_ids.len(), UPLOADS - 1);
+    for duplicate in &duplicate_ids {
+        assert_eq!(duplicate, &new_ids[0], "a duplicate names another photo");
+    }
+    assert_eq!(app.media_files(), 1, "originals in the media store");
+
+    let detail: Value = client()
+        .get(app.url(&format!("/api/v1/projects/{id}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON body");
+    assert_eq!(
+        detail["photos"].as_array().map(Vec::len),
+        Some(1),
+        "{detail}"
+    );
+}
