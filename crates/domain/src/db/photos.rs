@@ -33,6 +33,11 @@ pub struct Photo {
     pub error: Option<String>,
     #[serde(skip)]
     pub created_at: DateTime<Utc>,
+    /// When the thumbnail job last wrote the renditions, so that their URLs
+    /// change with them. `None` until the first run, and for photos made
+    /// ready before this was recorded.
+    #[serde(skip)]
+    pub rendered_at: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -47,6 +52,7 @@ struct PhotoRow {
     grid_height: Option<i32>,
     error: Option<String>,
     created_at: DateTime<Utc>,
+    rendered_at: Option<DateTime<Utc>>,
 }
 
 impl From<PhotoRow> for Photo {
@@ -67,13 +73,15 @@ impl From<PhotoRow> for Photo {
             grid_height: row.grid_height,
             error: row.error,
             created_at: row.created_at,
+            rendered_at: row.rendered_at,
         }
     }
 }
 
 macro_rules! photo_columns {
     () => {
-        "id, project_id, file_name, status, width, height, grid_width, grid_height, error, created_at"
+        "id, project_id, file_name, status, width, height, grid_width, grid_height, error, created_at, \
+         rendered_at"
     };
 }
 
@@ -189,7 +197,8 @@ pub struct ReadySizes {
     pub grid_height: i32,
 }
 
-/// Marks the thumbnails written. Running it twice stores the same values.
+/// Marks the thumbnails written. Running it twice stores the same sizes and
+/// a later `rendered_at`, because the renditions were written again.
 pub async fn mark_ready(
     tx: &mut TenantTx,
     id: PhotoId,
@@ -197,7 +206,7 @@ pub async fn mark_ready(
 ) -> Result<(), DomainError> {
     sqlx::query(
         "UPDATE photos SET status = 'ready', width = $2, height = $3, grid_width = $4, grid_height = $5, \
-         error = NULL WHERE id = $1",
+         error = NULL, rendered_at = clock_timestamp() WHERE id = $1",
     )
     .bind(id)
     .bind(sizes.width)

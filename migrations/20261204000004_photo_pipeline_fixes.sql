@@ -23,3 +23,9 @@ DROP INDEX photos_project_content;
 
 CREATE UNIQUE INDEX photos_project_content ON photos (project_id, content_sha256)
     WHERE content_sha256 IS NOT NULL;
+
+-- When the thumbnail job last wrote the photo's renditions. Rendition URLs
+-- carry it as a version, because they are cached as immutable for a year and
+-- a regenerated rendition must get a new URL to reach clients. NULL for
+-- photos that have no renditions or got them before the column existed.
+ALTER TABLE photos ADD COLUMN rendered_at timestamptz;
