@@ -24,8 +24,8 @@ pub use s3::{S3_PART_SIZE, S3Store};
 pub use sizes::{GRID_MAX_SIDE, LIGHTBOX_MAX_SIDE, RenditionSize, content_etag, fit_within};
 pub use store::{ByteStream, MediaStore, StoreError};
 pub use thumbnail::{
-    JPEG_QUALITY, MAX_PIXELS, MAX_SIDE, Rendition, ThumbnailError, Thumbnails, make_rendition,
-    make_thumbnails,
+    JPEG_QUALITY, MAX_DECODED_BYTES, MAX_PIXELS, MAX_SIDE, Rendition, ThumbnailError, Thumbnails,
+    make_rendition, make_thumbnails,
 };
 
 use std::sync::Arc;

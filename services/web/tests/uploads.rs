@@ -95,6 +95,25 @@ async fn huge_header_rejected_at_upload() {
 }
 
 #[tokio::test]
+async fn sixteen_bit_png_at_pixel_limit_rejected() {
+    // A PNG header for 10000 x 10000 pixels of 16-bit RGBA, 800 MB decoded.
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    png.extend_from_slice(&10_000u32.to_be_bytes());
+    png.extend_from_slice(&10_000u32.to_be_bytes());
+    png.extend_from_slice(&[16, 6, 0, 0, 0]);
+    let (status, body, files) = upload(vec![(png, "deep.png")]).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(message(&body).contains("deep.png"), "{body}");
+    assert!(message(&body).contains("10000 x 10000 pixels"), "{body}");
+    assert!(message(&body).contains("16 bits per channel"), "{body}");
+    assert!(
+        message(&body).contains("Export it with 8 bits per channel"),
+        "{body}"
+    );
+    assert_eq!(files, 0);
+}
+
+#[tokio::test]
 async fn webp_and_tiff_are_accepted() {
     let (status, body, files) = upload(vec![
         (media_fixture("immich-denali-canon7d.webp"), "denali.webp"),
