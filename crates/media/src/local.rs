@@ -132,34 +132,29 @@ impl MediaStore for LocalDiskStore {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let path = self.object_path(key)?;
-        match fs::remove_file(&path).await {
-            Ok(()) => {}
-            Err(error) if is_missing(&error) => {}
-            Err(source) => {
-                return Err(StoreError::Io {
-                    key: key.to_owned(),
-                    source,
-                });
-            }
-        }
+        removed(fs::remove_file(&path).await, key)?;
         self.remove_empty_parents(&path).await;
         Ok(())
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<(), StoreError> {
         let path = self.object_path(prefix)?;
-        match fs::remove_dir_all(&path).await {
-            Ok(()) => {}
-            Err(error) if is_missing(&error) => {}
-            Err(source) => {
-                return Err(StoreError::Io {
-                    key: prefix.to_owned(),
-                    source,
-                });
-            }
-        }
+        removed(fs::remove_dir_all(&path).await, prefix)?;
         self.remove_empty_parents(&path).await;
         Ok(())
+    }
+}
+
+/// Maps the result of removing the file or folder of `key`, where nothing
+/// at the path counts as removed.
+fn removed(result: io::Result<()>, key: &str) -> Result<(), StoreError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(error) if is_missing(&error) => Ok(()),
+        Err(source) => Err(StoreError::Io {
+            key: key.to_owned(),
+            source,
+        }),
     }
 }
 

@@ -28,7 +28,18 @@ fn chunks(parts: &[&'static [u8]]) -> ByteStream<'static> {
 
 /// Lists every file below `root`, including hidden temporary files.
 fn files_under(root: &Path) -> Vec<PathBuf> {
+    walk(root).0
+}
+
+/// Lists every directory below `root`, not including `root` itself.
+fn directories_under(root: &Path) -> Vec<PathBuf> {
+    walk(root).1
+}
+
+/// Returns the files and the directories below `root`, each sorted.
+fn walk(root: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let mut files = Vec::new();
+    let mut directories = Vec::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -37,6 +48,7 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
         for entry in entries {
             let path = entry.expect("directory entry").path();
             if path.is_dir() {
+                directories.push(path.clone());
                 pending.push(path);
             } else {
                 files.push(path);
@@ -44,7 +56,8 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
         }
     }
     files.sort();
-    files
+    directories.sort();
+    (files, directories)
 }
 
 #[tokio::test]
@@ -272,26 +285,6 @@ async fn usable_as_trait_object() {
         .await
         .expect("put through Arc<dyn MediaStore>");
     assert_eq!(shared.get(KEY).await.expect("get"), "x");
-}
-
-/// Lists every directory below `root`, not including `root` itself.
-fn directories_under(root: &Path) -> Vec<PathBuf> {
-    let mut directories = Vec::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.expect("directory entry").path();
-            if path.is_dir() {
-                directories.push(path.clone());
-                pending.push(path);
-            }
-        }
-    }
-    directories.sort();
-    directories
 }
 
 #[tokio::test]

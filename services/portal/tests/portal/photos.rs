@@ -2,11 +2,11 @@
 
 use axum::body::Bytes;
 use axum::http::{StatusCode, header};
-use proofsheet_domain::db::photos::{self, ReadySizes};
+use proofsheet_domain::db::photos;
 use proofsheet_domain::{PhotoId, Stage};
 use proofsheet_media::{MediaStore, PhotoObject};
 
-use crate::support::{PhotoState, Portal, add_photo, create_project, rendition_bytes};
+use crate::support::{PhotoState, Portal, READY_SIZES, add_photo, create_project, rendition_bytes};
 
 #[tokio::test]
 async fn photo_served_through_own_token() {
@@ -170,14 +170,8 @@ async fn regenerate(portal: &Portal, photo: PhotoId) {
         .put(&key, Bytes::from_static(b"\xffjpeg regenerated grid"))
         .await
         .expect("store rendition");
-    let sizes = ReadySizes {
-        width: 3000,
-        height: 2000,
-        grid_width: 600,
-        grid_height: 400,
-    };
     let mut tx = portal.tx().await;
-    photos::mark_ready(&mut tx, photo, sizes)
+    photos::mark_ready(&mut tx, photo, READY_SIZES)
         .await
         .expect("mark ready");
     tx.commit().await.expect("commit");
