@@ -61,7 +61,7 @@ const ALMOST_BLACK_MEAN: u64 = 48;
 /// ink: the plain reading's mean channel value is under [`ALMOST_BLACK_MEAN`]
 /// and the inverted reading's is more than twice as high.
 ///
-/// Stored plain, such a file is a nearly black picture; stored inverted by a
+/// Stored plain, such a file is a nearly black picture. Stored inverted by a
 /// writer that left out the segment, it is an ordinary picture that the plain
 /// reading turns almost black. Photos are rarely almost black, so the
 /// inverted reading is the likelier one.
@@ -74,8 +74,8 @@ fn reads_as_inverted(decoded: &[u8]) -> bool {
     let mut inverted_sum: u64 = 0;
     for pixel in decoded.chunks_exact(4) {
         // In the plain reading the ink is 255 minus each decoded value, so
-        // the formula's (1 - ink) factors are the decoded values themselves;
-        // in the inverted reading the decoded values are the ink.
+        // the formula's (1 - ink) factors are the decoded values themselves.
+        // In the inverted reading the decoded values are the ink.
         let white_plain = u64::from(pixel[3]);
         let white_inverted = 255 - white_plain;
         for &value in &pixel[..3] {

@@ -26,7 +26,7 @@ pub const JPEG_QUALITY: u8 = 85;
 
 /// Maximum size in bytes of an image's decoded pixels: width x height x
 /// bytes per pixel of the format the decoder produces. An 8-bit RGBA image
-/// of [`MAX_PIXELS`] just fits; a 16-bit image may have half as many pixels
+/// of [`MAX_PIXELS`] just fits. A 16-bit image may have half as many pixels
 /// with alpha, or two thirds without.
 ///
 /// Peak memory of one thumbnail job is this buffer, the original file, and

@@ -770,8 +770,8 @@ fn without_adobe_segment(jpeg: &[u8]) -> Vec<u8> {
 
 #[test]
 fn inverted_cmyk_without_adobe_segment() {
-    // The file stores inverted CMYK, as Adobe software does; without the
-    // segment that says so, the plain reading would be almost black.
+    // The file stores inverted CMYK, as Adobe software does. Without the
+    // segment that marks it, the plain reading would be almost black.
     let original = fixture("mozilla-cmyk-256.jpg");
     let stripped = without_adobe_segment(&original);
     assert_eq!(

@@ -356,12 +356,12 @@ enum Inserted {
     /// A new photo.
     New(Photo),
     /// The photo of the project with the same bytes that a parallel upload
-    /// committed after this request looked for one; no row was added.
+    /// committed after this request looked for one. No row was added.
     Existing(Photo),
 }
 
 impl Inserted {
-    /// Returns the entry of the upload's response; `repeated` marks a file
+    /// Returns the entry of the upload's response. `repeated` marks a file
     /// that repeats an earlier file of the same upload.
     fn answer(&self, repeated: bool) -> UploadedPhoto {
         match self {

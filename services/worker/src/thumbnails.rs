@@ -44,7 +44,7 @@ pub enum ThumbnailOutcome {
 /// are deleted from the media store, and the result is
 /// [`ThumbnailOutcome::Rejected`]. Running the job again stores the same
 /// renditions and sizes, because writes replace objects and `mark_ready`
-/// sets absolute values; for a rejected photo it returns the same rejection.
+/// sets absolute values. For a rejected photo it returns the same rejection.
 ///
 /// # Errors
 ///
@@ -151,7 +151,8 @@ async fn store_renditions(
 
 /// Marks the photo failed with `reason` and deletes its original and every
 /// rendition, because a file that can never be decoded is of no use in the
-/// media store. The row stays, so the studio sees which file failed and why.
+/// media store. The row stays, so the studio's pages show which file failed
+/// and why.
 ///
 /// The row is marked first: when a delete then fails, the retried job
 /// decodes the original again, gets the same rejection and deletes again.
@@ -167,7 +168,8 @@ async fn reject_file(
     Ok(())
 }
 
-/// Marks the photo failed with `reason` and tells its open portal pages.
+/// Marks the photo failed with `reason` and publishes a `Photos` event to its
+/// open portal pages.
 async fn mark_failed(
     ctx: &JobContext,
     job: &GenerateThumbnails,

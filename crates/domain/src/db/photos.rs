@@ -113,7 +113,7 @@ pub async fn insert(
 /// unique index `photos_project_content` decides this, so of parallel
 /// uploads of the same bytes exactly one gets a row. `ON CONFLICT DO NOTHING`
 /// is used in place of catching the unique violation (SQLSTATE 23505)
-/// because that error would abort the transaction that holds the other
+/// because that error would abort the transaction that contains the other
 /// files of the same upload. A conflicting row that is not yet committed
 /// makes this wait for its transaction to end.
 pub async fn insert_unless_duplicate(
