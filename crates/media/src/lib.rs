@@ -9,6 +9,7 @@
 mod colour;
 mod key;
 mod local;
+mod png_check;
 mod probe;
 mod s3;
 mod sizes;
@@ -19,6 +20,7 @@ pub use key::{
     MAX_KEY_LEN, PhotoObject, photo_key, photo_prefix, project_prefix, tenant_prefix, validate_key,
 };
 pub use local::LocalDiskStore;
+pub use png_check::PngCompletenessCheck;
 pub use probe::{ImageKind, JpegCompletenessCheck, probe_upload, sniff};
 pub use s3::{S3_PART_SIZE, S3Store};
 pub use sizes::{GRID_MAX_SIDE, LIGHTBOX_MAX_SIDE, RenditionSize, content_etag, fit_within};

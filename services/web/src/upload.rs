@@ -4,7 +4,8 @@
 //! An upload is all or nothing. Every file is sniffed by its content (JPEG,
 //! PNG, WebP or TIFF) and its header probed for its size before anything is
 //! stored. It then streams under its own size limit, while its SHA-256 is
-//! computed and a JPEG's structure is checked up to the end-of-image marker. Only when all files are stored are their rows written in one
+//! computed and a JPEG's structure is checked up to the end-of-image marker,
+//! or a PNG's chunks up to IEND with their CRCs. Only when all files are stored are their rows written in one
 //! transaction. On any error the files already stored are deleted, so a
 //! failed upload leaves no rows and no orphaned files. A file whose bytes are
 //! already a photo of the project is not stored again, and the response lists
@@ -23,8 +24,8 @@ use proofsheet_domain::{PhotoId, ProjectId, TenantId};
 use proofsheet_jobs::GenerateThumbnails;
 use proofsheet_jobs::live::{self, ProjectEvent};
 use proofsheet_media::{
-    ImageKind, JpegCompletenessCheck, PhotoObject, StoreError, ThumbnailError, photo_key,
-    probe_upload,
+    ImageKind, JpegCompletenessCheck, PhotoObject, PngCompletenessCheck, StoreError,
+    ThumbnailError, photo_key, probe_upload,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -269,10 +270,11 @@ async fn store_file(
     let kind = probe_upload(&first, ended).map_err(|e| rejected(&file_name, &e))?;
     drop(first);
 
-    // The hash and the JPEG check see every chunk on its way to the store.
+    // The hash and the structure check see every chunk on its way to the store.
     let inspected = Arc::new(Mutex::new(Inspected {
         sha256: Sha256::new(),
         jpeg: (kind == ImageKind::Jpeg).then(JpegCompletenessCheck::new),
+        png: (kind == ImageKind::Png).then(PngCompletenessCheck::new),
     }));
     let inspector = Arc::clone(&inspected);
     let body = stream::iter(head.into_iter().map(Ok))
@@ -311,11 +313,17 @@ async fn store_file(
         Inspected {
             sha256: Sha256::new(),
             jpeg: None,
+            png: None,
         },
     );
-    if let Some(Err(error)) = inspected.jpeg.as_ref().map(JpegCompletenessCheck::finish) {
-        // The file is stored whole but is not a whole JPEG: remove it, so
-        // nothing of a rejected file stays in the media store.
+    let structure = match (&inspected.jpeg, &inspected.png) {
+        (Some(jpeg), _) => jpeg.finish(),
+        (None, Some(png)) => png.finish(),
+        (None, None) => Ok(()),
+    };
+    if let Err(error) = structure {
+        // The file is stored whole but is not a whole JPEG or PNG: remove it,
+        // so nothing of a rejected file stays in the media store.
         if let Err(e) = state.media.delete(&key).await {
             tracing::error!(tenant.id = %tenant, photo.id = %id, error = %e, "could not delete a rejected upload");
         }
@@ -334,12 +342,17 @@ struct Inspected {
     sha256: Sha256,
     /// Present for JPEG files only.
     jpeg: Option<JpegCompletenessCheck>,
+    /// Present for PNG files only.
+    png: Option<PngCompletenessCheck>,
 }
 
 impl Inspected {
     fn update(&mut self, chunk: &[u8]) {
         self.sha256.update(chunk);
         if let Some(check) = &mut self.jpeg {
+            check.feed(chunk);
+        }
+        if let Some(check) = &mut self.png {
             check.feed(chunk);
         }
     }

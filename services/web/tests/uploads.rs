@@ -65,6 +65,36 @@ async fn truncated_jpeg_rejected_at_upload() {
     assert_eq!(files, 0, "nothing of the rejected file is stored");
 }
 
+fn worker_fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../worker/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+#[tokio::test]
+async fn truncated_png_rejected_at_upload() {
+    let (status, body, files) =
+        upload(vec![(worker_fixture("truncated-idat.png"), "cut.png")]).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(message(&body).contains("cut.png"), "{body}");
+    assert!(message(&body).contains("damaged or incomplete"), "{body}");
+    assert!(message(&body).contains("IEND"), "{body}");
+    assert_eq!(files, 0, "nothing of the rejected file is stored");
+}
+
+#[tokio::test]
+async fn png_with_bad_crc_rejected_at_upload() {
+    let mut png = media_fixture("pillow-transparent-rgba.png");
+    let middle = png.len() / 2;
+    png[middle] ^= 0x01;
+    let (status, body, files) = upload(vec![(png, "flipped.png")]).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(message(&body).contains("CRC"), "{body}");
+    assert_eq!(files, 0, "nothing of the rejected file is stored");
+}
+
 #[tokio::test]
 async fn heic_rejected_with_advice() {
     let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heicmore bytes of a HEIC file".to_vec();
