@@ -8,10 +8,13 @@ use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
 ///
 /// `jpeg-decoder` 0.3 treats every four-component JPEG as inverted (the Adobe
 /// convention, 255 means no ink) and inverts it back, so `adobe` tells whether
-/// that was right: without an Adobe APP14 segment the samples are stored plain
-/// and are inverted again here. With a CMYK ICC profile the conversion uses
-/// it; without one it uses the device-independent formula that Pillow and
-/// browsers use, R = (1 - C) x (1 - K) and likewise for G and B.
+/// that was right: without an Adobe APP14 segment the samples are normally
+/// stored plain and are inverted again here. Some writers store inverted
+/// samples without the segment, so a file without it whose plain reading is
+/// almost entirely dark is read inverted instead (see [`reads_as_inverted`]).
+/// With a CMYK ICC profile the conversion uses it; without one it uses the
+/// device-independent formula that Pillow and browsers use,
+/// R = (1 - C) x (1 - K) and likewise for G and B.
 pub(crate) fn cmyk_to_rgb(
     samples: &mut [u8],
     width: u32,
@@ -19,7 +22,7 @@ pub(crate) fn cmyk_to_rgb(
     adobe: bool,
     icc: Option<&[u8]>,
 ) -> RgbImage {
-    if !adobe {
+    if !adobe && !reads_as_inverted(samples) {
         for sample in samples.iter_mut() {
             *sample = 255 - *sample;
         }
@@ -46,6 +49,43 @@ pub(crate) fn cmyk_to_rgb(
     // The decoder returns width x height x 4 samples, so the RGB buffer has
     // exactly the size the constructor checks for.
     RgbImage::from_raw(width, height, rgb).unwrap_or_else(|| RgbImage::new(width, height))
+}
+
+/// Mean channel value, on the 0 to 255 scale of the CMYK formula, under
+/// which the plain reading counts as almost black for [`reads_as_inverted`]
+/// (about 19%).
+const ALMOST_BLACK_MEAN: u64 = 48;
+
+/// Returns whether the samples of a JPEG without an Adobe segment, as the
+/// decoder returns them (already inverted once), are better read as inverted
+/// ink: the plain reading's mean channel value is under [`ALMOST_BLACK_MEAN`]
+/// and the inverted reading's is more than twice as high.
+///
+/// Stored plain, such a file is a nearly black picture. Stored inverted by a
+/// writer that left out the segment, it is an ordinary picture that the plain
+/// reading turns almost black. Photos are rarely almost black, so the
+/// inverted reading is the likelier one.
+///
+/// NOTE: a genuinely near-black CMYK JPEG without an Adobe segment is read
+/// inverted and comes out light. No marker in the file tells the two apart.
+fn reads_as_inverted(decoded: &[u8]) -> bool {
+    let mut channels: u64 = 0;
+    let mut plain_sum: u64 = 0;
+    let mut inverted_sum: u64 = 0;
+    for pixel in decoded.chunks_exact(4) {
+        // In the plain reading the ink is 255 minus each decoded value, so
+        // the formula's (1 - ink) factors are the decoded values themselves.
+        // In the inverted reading the decoded values are the ink.
+        let white_plain = u64::from(pixel[3]);
+        let white_inverted = 255 - white_plain;
+        for &value in &pixel[..3] {
+            let value = u64::from(value);
+            plain_sum += value * white_plain / 255;
+            inverted_sum += (255 - value) * white_inverted / 255;
+        }
+        channels += 3;
+    }
+    channels > 0 && plain_sum < ALMOST_BLACK_MEAN * channels && inverted_sum > 2 * plain_sum
 }
 
 /// Converts CMYK ink values with a CMYK ICC profile, or returns `None` when
@@ -121,6 +161,63 @@ mod tests {
         let mut samples = vec![255, 255, 255, 255];
         let rgb = cmyk_to_rgb(&mut samples, 1, 1, false, None);
         assert_eq!(rgb.get_pixel(0, 0).0, [255, 255, 255]);
+    }
+
+    /// A 32 x 32 picture of light and middle tones as CMYK ink, 0 meaning no
+    /// ink, with a few pixels of full black.
+    fn ink_picture() -> Vec<u8> {
+        let mut ink = Vec::new();
+        for y in 0..32u8 {
+            for x in 0..32u8 {
+                let black = if x < 2 && y < 2 { 255 } else { y * 3 };
+                ink.extend_from_slice(&[x * 4, y * 4, (x + y) * 2, black]);
+            }
+        }
+        ink
+    }
+
+    /// Returns the samples as the decoder returns them for a file without an
+    /// Adobe segment: it inverts every stored value once.
+    fn decoded(stored: &[u8]) -> Vec<u8> {
+        stored.iter().map(|value| 255 - value).collect()
+    }
+
+    fn mean_brightness(image: &RgbImage) -> f64 {
+        let sum: u64 = image.as_raw().iter().map(|&value| u64::from(value)).sum();
+        sum as f64 / image.as_raw().len() as f64
+    }
+
+    #[test]
+    fn marker_less_cmyk_renders_in_both_forms() {
+        let ink = ink_picture();
+        let inverted_ink: Vec<u8> = ink.iter().map(|value| 255 - value).collect();
+
+        let mut plain_file = decoded(&ink);
+        let from_plain = cmyk_to_rgb(&mut plain_file, 32, 32, false, None);
+        let mut inverted_file = decoded(&inverted_ink);
+        let from_inverted = cmyk_to_rgb(&mut inverted_file, 32, 32, false, None);
+
+        assert!(
+            mean_brightness(&from_plain) > 128.0,
+            "plain file renders dark: {}",
+            mean_brightness(&from_plain)
+        );
+        assert_eq!(from_plain, from_inverted);
+        // The pixels of full black ink stay black.
+        assert_eq!(from_inverted.get_pixel(0, 0).0, [0, 0, 0]);
+    }
+
+    #[test]
+    fn marker_less_dark_cmyk_stays_plain() {
+        // Three quarters of the picture in full black ink, the rest without
+        // ink: dark, but not almost entirely, so it is read as stored.
+        let ink: Vec<u8> = (0..64)
+            .flat_map(|index| if index < 48 { [0, 0, 0, 255] } else { [0; 4] })
+            .collect();
+        let mut samples = decoded(&ink);
+        let rgb = cmyk_to_rgb(&mut samples, 8, 8, false, None);
+        assert_eq!(rgb.get_pixel(0, 0).0, [0, 0, 0]);
+        assert_eq!(rgb.get_pixel(7, 7).0, [255, 255, 255]);
     }
 
     #[test]

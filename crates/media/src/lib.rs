@@ -9,6 +9,7 @@
 mod colour;
 mod key;
 mod local;
+mod png_check;
 mod probe;
 mod s3;
 mod sizes;
@@ -19,13 +20,14 @@ pub use key::{
     MAX_KEY_LEN, PhotoObject, photo_key, photo_prefix, project_prefix, tenant_prefix, validate_key,
 };
 pub use local::LocalDiskStore;
+pub use png_check::PngCompletenessCheck;
 pub use probe::{ImageKind, JpegCompletenessCheck, probe_upload, sniff};
 pub use s3::{S3_PART_SIZE, S3Store};
 pub use sizes::{GRID_MAX_SIDE, LIGHTBOX_MAX_SIDE, RenditionSize, content_etag, fit_within};
 pub use store::{ByteStream, MediaStore, StoreError};
 pub use thumbnail::{
-    JPEG_QUALITY, MAX_PIXELS, MAX_SIDE, Rendition, ThumbnailError, Thumbnails, make_rendition,
-    make_thumbnails,
+    JPEG_QUALITY, MAX_DECODED_BYTES, MAX_PIXELS, MAX_SIDE, Rendition, ThumbnailError, Thumbnails,
+    make_rendition, make_thumbnails,
 };
 
 use std::sync::Arc;

@@ -18,7 +18,8 @@ use crate::store::{ByteStream, MediaStore, StoreError};
 /// Writes go to a temporary file `.{name}.{pid}-{n}.tmp` next to the target and
 /// are renamed into place once complete and synced to disk. Key validation rejects
 /// segments that start with `.`, so temporary files never clash with objects.
-/// Deleting objects may leave empty directories behind.
+/// [`MediaStore::delete`] and [`MediaStore::delete_prefix`] also remove the
+/// directories they leave empty, up to but never including `root`.
 #[derive(Debug, Clone)]
 pub struct LocalDiskStore {
     root: PathBuf,
@@ -39,6 +40,30 @@ impl LocalDiskStore {
     fn object_path(&self, key: &str) -> Result<PathBuf, StoreError> {
         validate_key(key)?;
         Ok(self.root.join(key))
+    }
+
+    /// Removes the parent directories of `path` that are empty, from the
+    /// nearest upwards, and stops at the first one that is not empty or at
+    /// `root`, which is never removed.
+    ///
+    /// A failure only leaves an empty directory behind, so it is not an
+    /// error of the delete that called this. A writer that loses its new
+    /// directory to this removal recreates it (see [`TempFile::create_next_to`]).
+    async fn remove_empty_parents(&self, path: &Path) {
+        let mut dir = path.parent();
+        while let Some(current) = dir {
+            if current == self.root || !current.starts_with(&self.root) {
+                break;
+            }
+            // `remove_dir` removes only an empty directory, atomically, so a
+            // file written meanwhile is never lost.
+            match fs::remove_dir(current).await {
+                Ok(()) => {}
+                Err(error) if is_missing(&error) => {}
+                Err(_) => break,
+            }
+            dir = current.parent();
+        }
     }
 
     async fn write_chunks<'s>(
@@ -107,26 +132,29 @@ impl MediaStore for LocalDiskStore {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let path = self.object_path(key)?;
-        match fs::remove_file(&path).await {
-            Ok(()) => Ok(()),
-            Err(error) if is_missing(&error) => Ok(()),
-            Err(source) => Err(StoreError::Io {
-                key: key.to_owned(),
-                source,
-            }),
-        }
+        removed(fs::remove_file(&path).await, key)?;
+        self.remove_empty_parents(&path).await;
+        Ok(())
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<(), StoreError> {
         let path = self.object_path(prefix)?;
-        match fs::remove_dir_all(&path).await {
-            Ok(()) => Ok(()),
-            Err(error) if is_missing(&error) => Ok(()),
-            Err(source) => Err(StoreError::Io {
-                key: prefix.to_owned(),
-                source,
-            }),
-        }
+        removed(fs::remove_dir_all(&path).await, prefix)?;
+        self.remove_empty_parents(&path).await;
+        Ok(())
+    }
+}
+
+/// Maps the result of removing the file or folder of `key`, where nothing
+/// at the path counts as removed.
+fn removed(result: io::Result<()>, key: &str) -> Result<(), StoreError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(error) if is_missing(&error) => Ok(()),
+        Err(source) => Err(StoreError::Io {
+            key: key.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -163,6 +191,7 @@ impl TempFile {
         fs::create_dir_all(dir).await?;
 
         let name = name.to_string_lossy();
+        let mut directory_recreated = false;
         let pid = std::process::id();
         // A clash is possible only with a file left behind by a crashed process
         // that had the same pid, so a few attempts are enough.
@@ -185,6 +214,12 @@ impl TempFile {
                 }
                 Err(error) if error.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => {
                     attempts += 1;
+                }
+                // A concurrent delete removed the folder once it was empty,
+                // between `create_dir_all` and this open.
+                Err(error) if error.kind() == io::ErrorKind::NotFound && !directory_recreated => {
+                    directory_recreated = true;
+                    fs::create_dir_all(dir).await?;
                 }
                 Err(error) => return Err(error),
             }

@@ -112,6 +112,58 @@ fn read_dimensions_with_image(bytes: &[u8], kind: ImageKind) -> Result<(u32, u32
     })
 }
 
+/// Samples of a decoded pixel, as the decoder produces them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SampleLayout {
+    /// Bits of each sample: 8 or 16.
+    pub bits_per_channel: u8,
+    /// Samples per pixel, alpha included.
+    pub channels: u8,
+}
+
+/// Reads the layout that a PNG, WebP or TIFF decodes to from its header.
+/// Returns `None` for JPEG, whose decoder scales large images down, and for a
+/// header that does not parse.
+pub(crate) fn read_sample_layout(bytes: &[u8], kind: ImageKind) -> Option<SampleLayout> {
+    match kind {
+        ImageKind::Jpeg => None,
+        ImageKind::Png => read_png_sample_layout(bytes),
+        ImageKind::WebP | ImageKind::Tiff => {
+            let format = match kind {
+                ImageKind::WebP => image::ImageFormat::WebP,
+                _ => image::ImageFormat::Tiff,
+            };
+            let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+            reader.no_limits();
+            let colour = image::ImageDecoder::color_type(&reader.into_decoder().ok()?);
+            let channels = colour.channel_count();
+            Some(SampleLayout {
+                bits_per_channel: colour.bytes_per_pixel() / channels * 8,
+                channels,
+            })
+        }
+    }
+}
+
+/// Reads the decoded layout from a PNG's IHDR: the `image` crate expands
+/// palettes to RGB or RGBA (counted as RGBA here, as with transparency) and
+/// depths under 8 bits to 8, and keeps 16-bit samples.
+fn read_png_sample_layout(bytes: &[u8]) -> Option<SampleLayout> {
+    let bit_depth = *bytes.get(24)?;
+    let channels = match *bytes.get(25)? {
+        0 => 1,
+        2 => 3,
+        3 | 6 => 4,
+        4 => 2,
+        _ => return None,
+    };
+    let bits_per_channel = if bit_depth == 16 { 16 } else { 8 };
+    Some(SampleLayout {
+        bits_per_channel,
+        channels,
+    })
+}
+
 fn read_png_dimensions(bytes: &[u8]) -> Result<(u32, u32), ThumbnailError> {
     // The PNG specification requires IHDR as the first chunk: signature (8 bytes),
     // chunk length (4), chunk type (4), then width and height as big-endian u32.
@@ -309,14 +361,16 @@ pub(crate) fn check_jpeg_complete(bytes: &[u8]) -> Result<(), ThumbnailError> {
 /// `head` is the first bytes of the file (the whole file when `complete`).
 /// Returns the format when the file may be an image, or the error that any
 /// later decode would give for files that are not an image, in an
-/// unsupported format, or larger than [`crate::MAX_PIXELS`] or
-/// [`crate::MAX_SIDE`]. A header that `head` does not yet contain is not an
+/// unsupported format, larger than [`crate::MAX_PIXELS`] or
+/// [`crate::MAX_SIDE`], or larger than [`crate::MAX_DECODED_BYTES`] once
+/// decoded. A header that `head` does not yet contain is not an
 /// error: the worker checks the whole file later.
 ///
 /// # Errors
 ///
 /// [`ThumbnailError::NotAnImage`], [`ThumbnailError::Unsupported`],
-/// [`ThumbnailError::TooLarge`], and, only when `complete`,
+/// [`ThumbnailError::TooLarge`], [`ThumbnailError::TooManyBytes`], and,
+/// only when `complete`,
 /// [`ThumbnailError::Corrupt`] for a header that does not parse.
 pub fn probe_upload(head: &[u8], complete: bool) -> Result<ImageKind, ThumbnailError> {
     let Some(kind) = sniff(head) else {
@@ -329,7 +383,10 @@ pub fn probe_upload(head: &[u8], complete: bool) -> Result<ImageKind, ThumbnailE
         });
     };
     match read_dimensions(head, kind) {
-        Ok((width, height)) => crate::thumbnail::check_size(width, height)?,
+        Ok((width, height)) => {
+            crate::thumbnail::check_size(width, height)?;
+            crate::thumbnail::check_decoded_size(head, kind, width, height)?;
+        }
         Err(error) if complete => return Err(error),
         // The header may continue past `head`.
         Err(_) => {}
@@ -616,6 +673,52 @@ mod tests {
             (30_000, 20)
         );
         assert!(read_dimensions(&bytes[..20], ImageKind::Png).is_err());
+    }
+
+    /// A PNG signature and IHDR chunk, without a valid CRC or any data.
+    fn png_header(width: u32, height: u32, bit_depth: u8, colour_type: u8) -> Vec<u8> {
+        let mut bytes = PNG_SIGNATURE.to_vec();
+        bytes.extend_from_slice(&[0, 0, 0, 13]);
+        bytes.extend_from_slice(b"IHDR");
+        bytes.extend_from_slice(&width.to_be_bytes());
+        bytes.extend_from_slice(&height.to_be_bytes());
+        bytes.extend_from_slice(&[bit_depth, colour_type, 0, 0, 0]);
+        bytes
+    }
+
+    #[test]
+    fn probe_upload_limits_decoded_bytes() {
+        // 16-bit RGBA at the pixel limit takes 800 MB decoded.
+        assert_eq!(
+            probe_upload(&png_header(10_000, 10_000, 16, 6), false),
+            Err(ThumbnailError::TooManyBytes {
+                format: "PNG",
+                width: 10_000,
+                height: 10_000,
+                bits_per_channel: 16,
+                channels: 4,
+            })
+        );
+        // 8-bit RGBA at the pixel limit takes exactly the maximum.
+        assert_eq!(
+            probe_upload(&png_header(10_000, 10_000, 8, 6), false),
+            Ok(ImageKind::Png)
+        );
+        // 16-bit RGBA at half the pixels takes exactly the maximum too.
+        assert_eq!(
+            probe_upload(&png_header(10_000, 5_000, 16, 6), false),
+            Ok(ImageKind::Png)
+        );
+        // 16-bit RGB over two thirds of the pixel limit.
+        assert!(matches!(
+            probe_upload(&png_header(10_000, 6_667, 16, 2), false),
+            Err(ThumbnailError::TooManyBytes { channels: 3, .. })
+        ));
+        // 16-bit greyscale at the pixel limit takes 200 MB.
+        assert_eq!(
+            probe_upload(&png_header(10_000, 10_000, 16, 0), false),
+            Ok(ImageKind::Png)
+        );
     }
 
     #[test]

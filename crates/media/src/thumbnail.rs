@@ -12,7 +12,8 @@ use image::{
 
 use crate::colour::{cmyk_to_rgb, convert_to_srgb};
 use crate::probe::{
-    ImageKind, check_jpeg_complete, has_adobe_marker, read_dimensions, sniff, sniff_unsupported,
+    ImageKind, check_jpeg_complete, has_adobe_marker, read_dimensions, read_sample_layout, sniff,
+    sniff_unsupported,
 };
 use crate::sizes::{LIGHTBOX_MAX_SIDE, RenditionSize, fit_within};
 
@@ -23,10 +24,23 @@ pub const MAX_SIDE: u32 = 20_000;
 /// JPEG quality (1 to 100) of both renditions.
 pub const JPEG_QUALITY: u8 = 85;
 
-/// Maximum memory the decoder may allocate. The largest accepted image, in the
-/// widest pixel format the supported decoders produce (16-bit RGBA PNG, 8 bytes
-/// per pixel), just fits.
-const MAX_DECODE_ALLOC: u64 = MAX_PIXELS * 8;
+/// Maximum size in bytes of an image's decoded pixels: width x height x
+/// bytes per pixel of the format the decoder produces. An 8-bit RGBA image
+/// of [`MAX_PIXELS`] just fits. A 16-bit image may have half as many pixels
+/// with alpha, or two thirds without.
+///
+/// Peak memory of one thumbnail job is this buffer, the original file, and
+/// for 16-bit images the 8-bit copy (half the buffer) made before the 16-bit
+/// one is freed; 8-bit images with alpha are flattened in place. Measured
+/// with `/usr/bin/time -v` on the `thumbnail_memory` example (2 cores, see
+/// docs/BENCHMARKS.md): 622 MB maximum resident size for the worst accepted
+/// file, a 10000 x 5000 16-bit RGBA PNG, and 417 MB for a 10000 x 10000 8-bit
+/// RGBA PNG. A worker with `THUMBNAIL_CONCURRENCY` jobs needs that many times
+/// as much at worst.
+pub const MAX_DECODED_BYTES: u64 = MAX_PIXELS * 4;
+
+/// Maximum memory the decoders may allocate for the pixel buffer.
+const MAX_DECODE_ALLOC: u64 = MAX_DECODED_BYTES;
 
 /// A JPEG-encoded, downscaled copy of an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +115,29 @@ pub enum ThumbnailError {
         height: u32,
     },
 
+    /// The decoded pixels would take more than [`MAX_DECODED_BYTES`], which
+    /// happens with 16-bit images near the pixel limit.
+    #[error(
+        "This {format} image is {width} x {height} pixels with {bits_per_channel} bits per \
+         channel and {channels} channels, which takes {} MB of memory once decoded, more than \
+         the maximum of {} MB. Export it with 8 bits per channel, or at a smaller size, and \
+         upload it again.",
+        decoded_megabytes(*width, *height, *bits_per_channel, *channels),
+        MAX_DECODED_BYTES / 1_000_000
+    )]
+    TooManyBytes {
+        /// Name of the format, such as "PNG".
+        format: &'static str,
+        /// Stored width in pixels.
+        width: u32,
+        /// Stored height in pixels.
+        height: u32,
+        /// Bits of each sample as decoded: 8 or 16.
+        bits_per_channel: u8,
+        /// Samples per pixel, alpha included.
+        channels: u8,
+    },
+
     /// The file is damaged or incomplete. The text is the technical detail.
     #[error(
         "This image file is damaged or incomplete, possibly because the upload was interrupted. \
@@ -111,6 +148,16 @@ pub enum ThumbnailError {
     /// Encoding the thumbnail failed, which points to a bug rather than a bad file.
     #[error("Creating the thumbnail failed ({0}). Please contact support.")]
     Encode(String),
+}
+
+/// Returns the decoded size in whole megabytes (10^6 bytes), rounded up.
+fn decoded_megabytes(width: u32, height: u32, bits_per_channel: u8, channels: u8) -> u64 {
+    decoded_bytes(width, height, bits_per_channel, channels).div_ceil(1_000_000)
+}
+
+fn decoded_bytes(width: u32, height: u32, bits_per_channel: u8, channels: u8) -> u64 {
+    let bytes_per_pixel = u64::from(bits_per_channel).div_ceil(8) * u64::from(channels);
+    u64::from(width) * u64::from(height) * bytes_per_pixel
 }
 
 fn unsupported_message(format: &str, feature: Option<&str>) -> String {
@@ -134,6 +181,7 @@ impl ThumbnailError {
             ThumbnailError::NotAnImage
             | ThumbnailError::Unsupported { .. }
             | ThumbnailError::TooLarge { .. }
+            | ThumbnailError::TooManyBytes { .. }
             | ThumbnailError::Corrupt(_)
             | ThumbnailError::Encode(_) => true,
         }
@@ -208,6 +256,7 @@ fn render(bytes: &[u8], max_sides: &[u32]) -> Result<(u32, u32, Vec<Rendition>),
 
     let (stored_width, stored_height) = read_dimensions(bytes, kind)?;
     check_size(stored_width, stored_height)?;
+    check_decoded_size(bytes, kind, stored_width, stored_height)?;
     if kind == ImageKind::Jpeg {
         check_jpeg_complete(bytes)?;
     }
@@ -261,6 +310,33 @@ pub(crate) fn check_size(width: u32, height: u32) -> Result<(), ThumbnailError> 
     let pixels = u64::from(width) * u64::from(height);
     if width > MAX_SIDE || height > MAX_SIDE || pixels > MAX_PIXELS {
         return Err(ThumbnailError::TooLarge { width, height });
+    }
+    Ok(())
+}
+
+/// Checks that the pixels of an image of this size, in the sample layout its
+/// header declares, fit in [`MAX_DECODED_BYTES`]. JPEGs pass, because they
+/// decode to at most 4 bytes per pixel, and at a reduced scale when large.
+/// A header whose layout cannot be read passes too, and the decoder's own
+/// allocation limit then applies.
+pub(crate) fn check_decoded_size(
+    bytes: &[u8],
+    kind: ImageKind,
+    width: u32,
+    height: u32,
+) -> Result<(), ThumbnailError> {
+    let Some(layout) = read_sample_layout(bytes, kind) else {
+        return Ok(());
+    };
+    let size = decoded_bytes(width, height, layout.bits_per_channel, layout.channels);
+    if size > MAX_DECODED_BYTES {
+        return Err(ThumbnailError::TooManyBytes {
+            format: kind.name(),
+            width,
+            height,
+            bits_per_channel: layout.bits_per_channel,
+            channels: layout.channels,
+        });
     }
     Ok(())
 }
@@ -448,6 +524,25 @@ fn map_decode_error(
 /// Converts to 8-bit RGB, or 8-bit greyscale when the image has no colour,
 /// compositing any alpha channel onto white because JPEG has no transparency.
 fn flatten_to_8_bit(image: DynamicImage) -> DynamicImage {
+    // 8-bit images with alpha are flattened within their own buffer, so the
+    // largest accepted image never has a second full-size copy.
+    let image = match image {
+        DynamicImage::ImageRgba8(rgba) => {
+            let (width, height) = rgba.dimensions();
+            let rgb = drop_alpha_in_place(rgba.into_raw(), 4);
+            return RgbImage::from_raw(width, height, rgb)
+                .map(DynamicImage::ImageRgb8)
+                .unwrap_or_else(|| DynamicImage::ImageRgb8(RgbImage::new(width, height)));
+        }
+        DynamicImage::ImageLumaA8(luma_alpha) => {
+            let (width, height) = luma_alpha.dimensions();
+            let luma = drop_alpha_in_place(luma_alpha.into_raw(), 2);
+            return GrayImage::from_raw(width, height, luma)
+                .map(DynamicImage::ImageLuma8)
+                .unwrap_or_else(|| DynamicImage::ImageLuma8(GrayImage::new(width, height)));
+        }
+        other => other,
+    };
     match (image.color().has_color(), image.color().has_alpha()) {
         (false, false) => DynamicImage::ImageLuma8(image.into_luma8()),
         (true, false) => DynamicImage::ImageRgb8(image.into_rgb8()),
@@ -472,6 +567,27 @@ fn flatten_to_8_bit(image: DynamicImage) -> DynamicImage {
             DynamicImage::ImageRgb8(flattened)
         }
     }
+}
+
+/// Composites pixels of `channels` samples, the last one straight alpha, onto
+/// white and packs the colour samples to the front of the same buffer, which
+/// is then cut to their length.
+fn drop_alpha_in_place(mut samples: Vec<u8>, channels: usize) -> Vec<u8> {
+    let colours = channels - 1;
+    let pixels = samples.len() / channels;
+    for pixel in 0..pixels {
+        let source = pixel * channels;
+        let target = pixel * colours;
+        let alpha = samples[source + colours];
+        // `target` is at most `source`, and the target range ends before the
+        // next pixel's source range starts, so no unread sample is overwritten.
+        for channel in 0..colours {
+            samples[target + channel] = over_white(samples[source + channel], alpha);
+        }
+    }
+    samples.truncate(pixels * colours);
+    samples.shrink_to_fit();
+    samples
 }
 
 /// Composites one straight-alpha channel value onto white, rounding to nearest.
@@ -626,6 +742,37 @@ mod tests {
     }
 
     #[test]
+    fn alpha_dropped_in_place() {
+        let rgba = vec![10, 20, 30, 255, 0, 0, 0, 0, 200, 100, 0, 128];
+        assert_eq!(
+            drop_alpha_in_place(rgba, 4),
+            vec![10, 20, 30, 255, 255, 255, 227, 177, 127]
+        );
+        let luma_alpha = vec![0, 255, 0, 0, 100, 128];
+        assert_eq!(drop_alpha_in_place(luma_alpha, 2), vec![0, 255, 177]);
+    }
+
+    #[test]
+    fn decoded_size_names_its_parts() {
+        let error = ThumbnailError::TooManyBytes {
+            format: "PNG",
+            width: 10_000,
+            height: 10_000,
+            bits_per_channel: 16,
+            channels: 4,
+        };
+        let message = error.to_string();
+        assert!(message.contains("10000 x 10000 pixels"), "{message}");
+        assert!(message.contains("16 bits per channel"), "{message}");
+        assert!(message.contains("800 MB"), "{message}");
+        assert!(message.contains("maximum of 400 MB"), "{message}");
+        assert!(
+            message.contains("Export it with 8 bits per channel"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn all_errors_are_permanent() {
         let errors = [
             ThumbnailError::NotAnImage,
@@ -636,6 +783,13 @@ mod tests {
             ThumbnailError::TooLarge {
                 width: 1,
                 height: 1,
+            },
+            ThumbnailError::TooManyBytes {
+                format: "PNG",
+                width: 1,
+                height: 1,
+                bits_per_channel: 16,
+                channels: 4,
             },
             ThumbnailError::Corrupt(String::new()),
             ThumbnailError::Encode(String::new()),

@@ -28,7 +28,18 @@ fn chunks(parts: &[&'static [u8]]) -> ByteStream<'static> {
 
 /// Lists every file below `root`, including hidden temporary files.
 fn files_under(root: &Path) -> Vec<PathBuf> {
+    walk(root).0
+}
+
+/// Lists every directory below `root`, not including `root` itself.
+fn directories_under(root: &Path) -> Vec<PathBuf> {
+    walk(root).1
+}
+
+/// Returns the files and the directories below `root`, each sorted.
+fn walk(root: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let mut files = Vec::new();
+    let mut directories = Vec::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -37,6 +48,7 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
         for entry in entries {
             let path = entry.expect("directory entry").path();
             if path.is_dir() {
+                directories.push(path.clone());
                 pending.push(path);
             } else {
                 files.push(path);
@@ -44,7 +56,8 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
         }
     }
     files.sort();
-    files
+    directories.sort();
+    (files, directories)
 }
 
 #[tokio::test]
@@ -272,4 +285,87 @@ async fn usable_as_trait_object() {
         .await
         .expect("put through Arc<dyn MediaStore>");
     assert_eq!(shared.get(KEY).await.expect("get"), "x");
+}
+
+#[tokio::test]
+async fn delete_removes_emptied_directories() {
+    let (_dir, store) = new_store();
+    store.put(KEY, Bytes::from_static(b"x")).await.expect("put");
+
+    store.delete(KEY).await.expect("delete");
+
+    assert!(store.root().is_dir(), "the store root was removed");
+    assert_eq!(directories_under(store.root()), Vec::<PathBuf>::new());
+}
+
+#[tokio::test]
+async fn delete_keeps_directories_with_objects() {
+    let (_dir, store) = new_store();
+    let sibling = "tenants/t1/projects/p1/photos/ph2/original";
+    store.put(KEY, Bytes::from_static(b"x")).await.expect("put");
+    store
+        .put(sibling, Bytes::from_static(b"y"))
+        .await
+        .expect("put");
+
+    store.delete(KEY).await.expect("delete");
+
+    let photos = store.root().join("tenants/t1/projects/p1/photos");
+    assert!(
+        !photos.join("ph1").exists(),
+        "the emptied photo folder stayed"
+    );
+    assert!(
+        photos.join("ph2").is_dir(),
+        "a folder with an object was removed"
+    );
+    assert_eq!(store.get(sibling).await.expect("get sibling"), "y");
+}
+
+#[tokio::test]
+async fn delete_prefix_removes_emptied_directories() {
+    let (_dir, store) = new_store();
+    let other_project = "tenants/t1/projects/p2/photos/ph1/original";
+    store.put(KEY, Bytes::from_static(b"x")).await.expect("put");
+    store
+        .put(other_project, Bytes::from_static(b"y"))
+        .await
+        .expect("put");
+
+    store
+        .delete_prefix("tenants/t1/projects/p1/photos/ph1")
+        .await
+        .expect("delete_prefix");
+
+    let projects = store.root().join("tenants/t1/projects");
+    assert!(
+        !projects.join("p1").exists(),
+        "the emptied project folder stayed"
+    );
+    assert!(
+        projects.join("p2").is_dir(),
+        "a folder with an object was removed"
+    );
+
+    store
+        .delete_prefix("tenants/t1/projects/p2")
+        .await
+        .expect("delete_prefix");
+
+    assert!(store.root().is_dir(), "the store root was removed");
+    assert_eq!(directories_under(store.root()), Vec::<PathBuf>::new());
+}
+
+#[tokio::test]
+async fn delete_never_removes_above_root() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let root = dir.path().join("media");
+    let store = LocalDiskStore::new(root.clone());
+    store.put("a", Bytes::from_static(b"x")).await.expect("put");
+
+    store.delete("a").await.expect("delete");
+    store.delete_prefix("b").await.expect("delete_prefix");
+
+    assert!(root.is_dir(), "the store root was removed");
+    assert!(dir.path().is_dir(), "the folder above the root was removed");
 }

@@ -749,3 +749,41 @@ fn rendition_sizes_fit_limits() {
     assert_eq!(RenditionSize::Lightbox.max_side(), LIGHTBOX_MAX_SIDE);
     assert_eq!(RenditionSize::Lightbox2x.max_side(), LIGHTBOX_MAX_SIDE * 2);
 }
+
+/// Returns the JPEG without its Adobe APP14 segments, which sit among the
+/// segments before the first scan.
+fn without_adobe_segment(jpeg: &[u8]) -> Vec<u8> {
+    let mut output = jpeg[..2].to_vec();
+    let mut position = 2;
+    while jpeg[position] == 0xFF && jpeg[position + 1] != 0xDA {
+        let length = usize::from(u16::from_be_bytes([jpeg[position + 2], jpeg[position + 3]]));
+        let end = position + 2 + length;
+        let is_adobe = jpeg[position + 1] == 0xEE && jpeg[position + 4..end].starts_with(b"Adobe");
+        if !is_adobe {
+            output.extend_from_slice(&jpeg[position..end]);
+        }
+        position = end;
+    }
+    output.extend_from_slice(&jpeg[position..]);
+    output
+}
+
+#[test]
+fn inverted_cmyk_without_adobe_segment() {
+    // The file stores inverted CMYK, as Adobe software does. Without the
+    // segment that marks it, the plain reading would be almost black.
+    let original = fixture("mozilla-cmyk-256.jpg");
+    let stripped = without_adobe_segment(&original);
+    assert_eq!(
+        original.len() - stripped.len(),
+        16,
+        "one APP14 segment removed"
+    );
+
+    let expected = decode_jpeg(&thumbnails_of("mozilla-cmyk-256.jpg").lightbox.jpeg).to_rgb8();
+    let thumbnails = make_thumbnails(&stripped).expect("thumbnails without the segment");
+    let actual = decode_jpeg(&thumbnails.lightbox.jpeg).to_rgb8();
+
+    let difference = mean_abs_diff(&actual, &expected);
+    assert!(difference < 1.0, "differs by {difference} per channel");
+}

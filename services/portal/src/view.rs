@@ -356,6 +356,11 @@ struct PhotoView {
     /// attributes. Square until the thumbnail job has measured the photo.
     lightbox_width: u32,
     lightbox_height: u32,
+    /// Query appended to every rendition URL, `?v=` and the time the
+    /// renditions were written in microseconds since the Unix epoch, or empty
+    /// when that time is unknown. Renditions are cached as immutable, so a
+    /// regenerated rendition reaches clients only under a new URL.
+    version_query: String,
     /// Whether the tile is likely below the first screen, so its image may
     /// load lazily. The first tiles load at once, because lazy loading would
     /// delay what the client sees first.
@@ -380,6 +385,10 @@ impl PhotoView {
             height: photo.grid_height.unwrap_or(400),
             lightbox_width,
             lightbox_height,
+            version_query: photo
+                .rendered_at
+                .map(|at| format!("?v={}", at.timestamp_micros()))
+                .unwrap_or_default(),
             lazy: number > EAGER_TILES,
         }
     }

@@ -4,7 +4,8 @@
 //! An upload is all or nothing. Every file is sniffed by its content (JPEG,
 //! PNG, WebP or TIFF) and its header probed for its size before anything is
 //! stored. It then streams under its own size limit, while its SHA-256 is
-//! computed and a JPEG's structure is checked up to the end-of-image marker. Only when all files are stored are their rows written in one
+//! computed and a JPEG's structure is checked up to the end-of-image marker,
+//! or a PNG's chunks up to IEND with their CRCs. Only when all files are stored are their rows written in one
 //! transaction. On any error the files already stored are deleted, so a
 //! failed upload leaves no rows and no orphaned files. A file whose bytes are
 //! already a photo of the project is not stored again, and the response lists
@@ -23,8 +24,8 @@ use proofsheet_domain::{PhotoId, ProjectId, TenantId};
 use proofsheet_jobs::GenerateThumbnails;
 use proofsheet_jobs::live::{self, ProjectEvent};
 use proofsheet_media::{
-    ImageKind, JpegCompletenessCheck, PhotoObject, StoreError, ThumbnailError, photo_key,
-    probe_upload,
+    ImageKind, JpegCompletenessCheck, PhotoObject, PngCompletenessCheck, StoreError,
+    ThumbnailError, photo_key, probe_upload,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -153,28 +154,40 @@ pub async fn receive_photos(
         Ok(()) => insert_rows(state, tenant, project, &stored).await,
         Err(e) => Err(e),
     };
-    let photos = match inserted {
-        Ok(photos) => photos,
+    let rows = match inserted {
+        Ok(rows) => rows,
         Err(e) => {
             discard(state, tenant, project, &stored).await;
             return Err(e);
         }
     };
+
+    // A parallel upload of the same bytes committed its photo first, so this
+    // request's copy of the file is not kept.
+    let lost_race: Vec<&Stored> = stored
+        .iter()
+        .zip(&rows)
+        .filter(|(_, row)| matches!(row, Inserted::Existing(_)))
+        .map(|(file, _)| file)
+        .collect();
+    discard(state, tenant, project, lost_race).await;
+
     let answer: Vec<UploadedPhoto> = received
         .into_iter()
         .filter_map(|entry| match entry {
-            Received::New(index) => photos.get(index).map(|photo| UploadedPhoto {
-                photo: photo.clone(),
-                duplicate: false,
-            }),
-            Received::SameAsNew(index) => photos.get(index).map(|photo| UploadedPhoto {
-                photo: photo.clone(),
-                duplicate: true,
-            }),
+            Received::New(index) => rows.get(index).map(|row| row.answer(false)),
+            Received::SameAsNew(index) => rows.get(index).map(|row| row.answer(true)),
             Received::SameAsExisting(photo) => Some(UploadedPhoto {
                 photo,
                 duplicate: true,
             }),
+        })
+        .collect();
+    let photos: Vec<&Photo> = rows
+        .iter()
+        .filter_map(|row| match row {
+            Inserted::New(photo) => Some(photo),
+            Inserted::Existing(_) => None,
         })
         .collect();
 
@@ -257,10 +270,11 @@ async fn store_file(
     let kind = probe_upload(&first, ended).map_err(|e| rejected(&file_name, &e))?;
     drop(first);
 
-    // The hash and the JPEG check see every chunk on its way to the store.
+    // The hash and the structure check see every chunk on its way to the store.
     let inspected = Arc::new(Mutex::new(Inspected {
         sha256: Sha256::new(),
         jpeg: (kind == ImageKind::Jpeg).then(JpegCompletenessCheck::new),
+        png: (kind == ImageKind::Png).then(PngCompletenessCheck::new),
     }));
     let inspector = Arc::clone(&inspected);
     let body = stream::iter(head.into_iter().map(Ok))
@@ -299,11 +313,17 @@ async fn store_file(
         Inspected {
             sha256: Sha256::new(),
             jpeg: None,
+            png: None,
         },
     );
-    if let Some(Err(error)) = inspected.jpeg.as_ref().map(JpegCompletenessCheck::finish) {
-        // The file is stored whole but is not a whole JPEG: remove it, so
-        // nothing of a rejected file stays in the media store.
+    let structure = match (&inspected.jpeg, &inspected.png) {
+        (Some(jpeg), _) => jpeg.finish(),
+        (None, Some(png)) => png.finish(),
+        (None, None) => Ok(()),
+    };
+    if let Err(error) = structure {
+        // The file is stored whole but is not a whole JPEG or PNG: remove it,
+        // so nothing of a rejected file stays in the media store.
         if let Err(e) = state.media.delete(&key).await {
             tracing::error!(tenant.id = %tenant, photo.id = %id, error = %e, "could not delete a rejected upload");
         }
@@ -322,12 +342,17 @@ struct Inspected {
     sha256: Sha256,
     /// Present for JPEG files only.
     jpeg: Option<JpegCompletenessCheck>,
+    /// Present for PNG files only.
+    png: Option<PngCompletenessCheck>,
 }
 
 impl Inspected {
     fn update(&mut self, chunk: &[u8]) {
         self.sha256.update(chunk);
         if let Some(check) = &mut self.jpeg {
+            check.feed(chunk);
+        }
+        if let Some(check) = &mut self.png {
             check.feed(chunk);
         }
     }
@@ -339,24 +364,78 @@ fn rejected(file_name: &str, error: &ThumbnailError) -> ApiError {
     ApiError::invalid("file", format!("'{file_name}': {error}"))
 }
 
+/// The row of a stored file after [`insert_rows`].
+enum Inserted {
+    /// A new photo.
+    New(Photo),
+    /// The photo of the project with the same bytes that a parallel upload
+    /// committed after this request looked for one. No row was added.
+    Existing(Photo),
+}
+
+impl Inserted {
+    /// Returns the entry of the upload's response. `repeated` marks a file
+    /// that repeats an earlier file of the same upload.
+    fn answer(&self, repeated: bool) -> UploadedPhoto {
+        match self {
+            Inserted::New(photo) => UploadedPhoto {
+                photo: photo.clone(),
+                duplicate: repeated,
+            },
+            Inserted::Existing(photo) => UploadedPhoto {
+                photo: photo.clone(),
+                duplicate: true,
+            },
+        }
+    }
+}
+
+/// Writes the rows of the stored files in one transaction, one entry per
+/// file in the order of `stored`.
 async fn insert_rows(
     state: &AppState,
     tenant: TenantId,
     project: ProjectId,
     stored: &[Stored],
-) -> Result<Vec<Photo>, ApiError> {
+) -> Result<Vec<Inserted>, ApiError> {
     let mut tx = state.db.tenant(tenant).await?;
-    let mut photos = Vec::with_capacity(stored.len());
+    let mut rows = Vec::with_capacity(stored.len());
     for file in stored {
         let size = i64::try_from(file.size).unwrap_or(i64::MAX);
-        photos.push(photos::insert(&mut tx, file.id, project, &file.file_name, size).await?);
-        photos::set_content_hash(&mut tx, file.id, &file.sha256).await?;
+        let inserted = photos::insert_unless_duplicate(
+            &mut tx,
+            file.id,
+            project,
+            &file.file_name,
+            size,
+            &file.sha256,
+        )
+        .await?;
+        let row = match inserted {
+            Some(photo) => Inserted::New(photo),
+            None => match photos::find_by_content_hash(&mut tx, project, &file.sha256).await? {
+                Some(photo) => Inserted::Existing(photo),
+                // The conflicting photo was deleted between the two statements.
+                None => {
+                    return Err(ApiError::Conflict(format!(
+                        "a photo with the same bytes as '{}' was deleted during the upload; upload it again",
+                        file.file_name
+                    )));
+                }
+            },
+        };
+        rows.push(row);
     }
     tx.commit().await?;
-    Ok(photos)
+    Ok(rows)
 }
 
-async fn discard(state: &AppState, tenant: TenantId, project: ProjectId, stored: &[Stored]) {
+async fn discard(
+    state: &AppState,
+    tenant: TenantId,
+    project: ProjectId,
+    stored: impl IntoIterator<Item = &Stored>,
+) {
     for file in stored {
         let prefix = proofsheet_media::photo_prefix(tenant, project, file.id);
         if let Err(e) = state.media.delete_prefix(&prefix).await {

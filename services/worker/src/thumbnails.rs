@@ -6,7 +6,9 @@ use proofsheet_domain::ProjectId;
 use proofsheet_domain::db::photos::{self, Photo, PhotoStatus, ReadySizes};
 use proofsheet_jobs::GenerateThumbnails;
 use proofsheet_jobs::live::{self, ProjectEvent};
-use proofsheet_media::{PhotoObject, RenditionSize, Thumbnails, make_thumbnails, photo_key};
+use proofsheet_media::{
+    PhotoObject, RenditionSize, StoreError, Thumbnails, make_thumbnails, photo_key, photo_prefix,
+};
 
 use crate::context::JobContext;
 use crate::error::Error;
@@ -38,10 +40,11 @@ pub enum ThumbnailOutcome {
 /// it ready and publishes a `Photos` event to its open portal pages.
 ///
 /// A file that is not a usable image is not an error: the photo is marked
-/// failed with a readable reason, any earlier renditions are deleted, and
-/// the result is [`ThumbnailOutcome::Rejected`]. Running the job again
-/// stores the same renditions and sizes, because writes replace objects and
-/// `mark_ready` sets absolute values.
+/// failed with a readable reason, its original and any earlier renditions
+/// are deleted from the media store, and the result is
+/// [`ThumbnailOutcome::Rejected`]. Running the job again stores the same
+/// renditions and sizes, because writes replace objects and `mark_ready`
+/// sets absolute values. For a rejected photo it returns the same rejection.
 ///
 /// # Errors
 ///
@@ -53,7 +56,16 @@ pub async fn generate_thumbnails(
 ) -> Result<ThumbnailOutcome, Error> {
     let photo = load_photo(ctx, job).await?;
     let original_key = rendition_key(job, photo.project_id, PhotoObject::Original);
-    let original = ctx.store.get(&original_key).await?;
+    let original = match ctx.store.get(&original_key).await {
+        Ok(original) => original,
+        // A rejection deletes the original, so a repeated job for a photo
+        // rejected earlier has nothing to decode and must not be retried.
+        Err(StoreError::NotFound { .. }) if photo.status == PhotoStatus::Failed => {
+            let reason = photo.error.unwrap_or_default();
+            return Ok(ThumbnailOutcome::Rejected { reason });
+        }
+        Err(error) => return Err(error.into()),
+    };
 
     // Decoding and resizing take seconds of CPU, which would stall every
     // other job on this runtime thread.
@@ -65,7 +77,7 @@ pub async fn generate_thumbnails(
         Ok(thumbnails) => store_renditions(ctx, job, photo.project_id, thumbnails).await,
         Err(error) if error.is_permanent() => {
             let reason = error.to_string();
-            reject_photo(ctx, job, photo.project_id, &reason).await?;
+            reject_file(ctx, job, photo.project_id, &reason).await?;
             Ok(ThumbnailOutcome::Rejected { reason })
         }
         Err(error) => Err(error.into()),
@@ -75,6 +87,8 @@ pub async fn generate_thumbnails(
 /// Marks a photo failed with [`GIVE_UP_REASON`] after its job ended without
 /// a result, so the studio does not wait for it forever. A photo that is
 /// already ready or failed keeps its state, because an earlier run finished.
+/// Its renditions are deleted, but its original stays, because the cause
+/// was not the file and the photo can be queued again.
 ///
 /// # Errors
 ///
@@ -84,7 +98,12 @@ pub async fn give_up_on_photo(ctx: &JobContext, job: &GenerateThumbnails) -> Res
     if photo.status != PhotoStatus::Processing {
         return Ok(());
     }
-    reject_photo(ctx, job, photo.project_id, GIVE_UP_REASON).await
+    for size in RenditionSize::ALL {
+        ctx.store
+            .delete(&rendition_key(job, photo.project_id, size.object()))
+            .await?;
+    }
+    mark_failed(ctx, job, photo.project_id, GIVE_UP_REASON).await
 }
 
 async fn load_photo(ctx: &JobContext, job: &GenerateThumbnails) -> Result<Photo, Error> {
@@ -130,20 +149,33 @@ async fn store_renditions(
     Ok(outcome)
 }
 
-/// Deletes the renditions and marks the photo failed. The original stays, so
-/// the studio can still download what it uploaded.
-async fn reject_photo(
+/// Marks the photo failed with `reason` and deletes its original and every
+/// rendition, because a file that can never be decoded is of no use in the
+/// media store. The row stays, so the studio's pages show which file failed
+/// and why.
+///
+/// The row is marked first: when a delete then fails, the retried job
+/// decodes the original again, gets the same rejection and deletes again.
+async fn reject_file(
     ctx: &JobContext,
     job: &GenerateThumbnails,
     project: ProjectId,
     reason: &str,
 ) -> Result<(), Error> {
-    for size in RenditionSize::ALL {
-        ctx.store
-            .delete(&rendition_key(job, project, size.object()))
-            .await?;
-    }
+    mark_failed(ctx, job, project, reason).await?;
+    let prefix = photo_prefix(job.tenant_id, project, job.photo_id);
+    ctx.store.delete_prefix(&prefix).await?;
+    Ok(())
+}
 
+/// Marks the photo failed with `reason` and publishes a `Photos` event to its
+/// open portal pages.
+async fn mark_failed(
+    ctx: &JobContext,
+    job: &GenerateThumbnails,
+    project: ProjectId,
+    reason: &str,
+) -> Result<(), Error> {
     let mut tx = ctx.db.tenant(job.tenant_id).await?;
     photos::mark_failed(&mut tx, job.photo_id, reason).await?;
     tx.commit().await?;

@@ -5,8 +5,8 @@ mod common;
 use bytes::Bytes;
 use common::{Harness, fixture};
 use futures::StreamExt;
-use proofsheet_domain::PhotoId;
 use proofsheet_domain::db::photos::PhotoStatus;
+use proofsheet_domain::{PhotoId, ProjectId, TenantId};
 use proofsheet_jobs::GenerateThumbnails;
 use proofsheet_jobs::live::channel;
 use proofsheet_media::{PhotoObject, photo_key};
@@ -19,6 +19,39 @@ async fn stored_size(harness: &Harness, key: &str) -> (u32, u32) {
     let bytes = harness.ctx.store.get(key).await.expect("stored rendition");
     let image = image::load_from_memory(&bytes).expect("a decodable JPEG");
     (image.width(), image.height())
+}
+
+/// Stores a grid rendition as an earlier run of the job would have left it.
+async fn put_stale_grid(harness: &Harness, tenant: TenantId, project: ProjectId, photo: PhotoId) {
+    let grid = photo_key(tenant, project, photo, PhotoObject::Grid);
+    harness
+        .ctx
+        .store
+        .put(&grid, Bytes::from_static(b"stale"))
+        .await
+        .expect("stale grid");
+}
+
+/// Asserts that neither the original nor any rendition of `photo` is stored.
+async fn assert_nothing_stored(
+    harness: &Harness,
+    tenant: TenantId,
+    project: ProjectId,
+    photo: PhotoId,
+    name: &str,
+) {
+    for object in [
+        PhotoObject::Original,
+        PhotoObject::Grid,
+        PhotoObject::Grid2x,
+        PhotoObject::Lightbox,
+        PhotoObject::Lightbox2x,
+    ] {
+        assert!(
+            !harness.has_object(tenant, project, photo, object).await,
+            "{name}: {object:?} is left"
+        );
+    }
 }
 
 #[tokio::test]
@@ -140,13 +173,7 @@ async fn pdf_named_jpg_is_rejected() {
         .upload(tenant, project.id, fixture("notanimage-blankpage-pdf.jpg"))
         .await;
     // A rendition left by an earlier run must not survive the rejection.
-    let grid = photo_key(tenant, project.id, photo, PhotoObject::Grid);
-    harness
-        .ctx
-        .store
-        .put(&grid, Bytes::from_static(b"stale"))
-        .await
-        .expect("stale grid");
+    put_stale_grid(&harness, tenant, project.id, photo).await;
     let job = GenerateThumbnails {
         tenant_id: tenant,
         photo_id: photo,
@@ -167,22 +194,7 @@ async fn pdf_named_jpg_is_rejected() {
     assert_eq!(stored.status, PhotoStatus::Failed);
     assert_eq!(stored.error.as_deref(), Some(reason.as_str()));
     assert_eq!(stored.width, None);
-    for object in [
-        PhotoObject::Grid,
-        PhotoObject::Grid2x,
-        PhotoObject::Lightbox,
-        PhotoObject::Lightbox2x,
-    ] {
-        assert!(
-            !harness.has_object(tenant, project.id, photo, object).await,
-            "{object:?} is left"
-        );
-    }
-    assert!(
-        harness
-            .has_object(tenant, project.id, photo, PhotoObject::Original)
-            .await
-    );
+    assert_nothing_stored(&harness, tenant, project.id, photo, "PDF").await;
     harness.finish().await;
 }
 
@@ -274,5 +286,85 @@ async fn stuck_photos_are_queued_again() {
         .await
         .expect("sweep");
     assert_eq!(again, 0, "a ready photo is not queued again");
+    harness.finish().await;
+}
+
+/// Files that pass the upload's header check but whose pixels cannot be
+/// decoded. `make_damaged.py` in the fixtures folder writes them.
+const DAMAGED_FIXTURES: [&str; 5] = [
+    "damaged-idat.png",
+    "truncated-idat.png",
+    "truncated-strip.tif",
+    "truncated-denali.webp",
+    "bad-huffman-table.jpg",
+];
+
+#[tokio::test]
+async fn damaged_files_leave_nothing_stored() {
+    let harness = Harness::start().await;
+    let tenant = harness.studio("Lichtblick", "Europe/Berlin").await;
+    let project = harness.project(tenant).await;
+
+    for name in DAMAGED_FIXTURES {
+        let photo = harness.upload(tenant, project.id, fixture(name)).await;
+        // A rendition left by an earlier run must go as well.
+        put_stale_grid(&harness, tenant, project.id, photo).await;
+        let job = GenerateThumbnails {
+            tenant_id: tenant,
+            photo_id: photo,
+        };
+
+        let outcome = generate_thumbnails(&harness.ctx, &job)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: a damaged file is not a job error: {e}"));
+
+        let ThumbnailOutcome::Rejected { reason } = outcome else {
+            panic!("{name}: expected a rejection, got {outcome:?}");
+        };
+        assert!(reason.contains("damaged or incomplete"), "{name}: {reason}");
+        let stored = harness.photo(tenant, photo).await;
+        assert_eq!(stored.status, PhotoStatus::Failed, "{name}");
+        assert_eq!(stored.error.as_deref(), Some(reason.as_str()), "{name}");
+        assert_nothing_stored(&harness, tenant, project.id, photo, name).await;
+    }
+    // Nothing at all is left, not even an emptied folder.
+    let left: Vec<_> = std::fs::read_dir(&harness.config.media_dir)
+        .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in the media store: {left:?}");
+    harness.finish().await;
+}
+
+#[tokio::test]
+async fn rejected_photo_job_runs_again() {
+    let harness = Harness::start().await;
+    let tenant = harness.studio("Lichtblick", "Europe/Berlin").await;
+    let project = harness.project(tenant).await;
+    let photo = harness
+        .upload(tenant, project.id, fixture("damaged-idat.png"))
+        .await;
+    let job = GenerateThumbnails {
+        tenant_id: tenant,
+        photo_id: photo,
+    };
+
+    let first = generate_thumbnails(&harness.ctx, &job)
+        .await
+        .expect("first run");
+    // The original is gone now, and a repeated job must not turn that into
+    // an error that the queue would retry.
+    let second = generate_thumbnails(&harness.ctx, &job)
+        .await
+        .expect("second run");
+
+    assert!(
+        matches!(first, ThumbnailOutcome::Rejected { .. }),
+        "{first:?}"
+    );
+    assert_eq!(first, second);
+    assert_eq!(
+        harness.photo(tenant, photo).await.status,
+        PhotoStatus::Failed
+    );
     harness.finish().await;
 }

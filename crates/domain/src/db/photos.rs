@@ -33,6 +33,11 @@ pub struct Photo {
     pub error: Option<String>,
     #[serde(skip)]
     pub created_at: DateTime<Utc>,
+    /// When the thumbnail job last wrote the renditions, so that their URLs
+    /// change with them. `None` until the first run, and for photos made
+    /// ready before this was recorded.
+    #[serde(skip)]
+    pub rendered_at: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -47,6 +52,7 @@ struct PhotoRow {
     grid_height: Option<i32>,
     error: Option<String>,
     created_at: DateTime<Utc>,
+    rendered_at: Option<DateTime<Utc>>,
 }
 
 impl From<PhotoRow> for Photo {
@@ -67,13 +73,15 @@ impl From<PhotoRow> for Photo {
             grid_height: row.grid_height,
             error: row.error,
             created_at: row.created_at,
+            rendered_at: row.rendered_at,
         }
     }
 }
 
 macro_rules! photo_columns {
     () => {
-        "id, project_id, file_name, status, width, height, grid_width, grid_height, error, created_at"
+        "id, project_id, file_name, status, width, height, grid_width, grid_height, error, created_at, \
+         rendered_at"
     };
 }
 
@@ -98,19 +106,41 @@ pub async fn insert(
     Ok(row.into())
 }
 
-/// Stores the SHA-256 of a photo's original, which
-/// [`find_by_content_hash`] looks up.
-pub async fn set_content_hash(
+/// Records an uploaded photo with the SHA-256 of its original, waiting for
+/// its thumbnails, unless the project already has a photo with that hash.
+///
+/// Returns `None` when such a photo exists, and then inserts nothing. The
+/// unique index `photos_project_content` decides this, so of parallel
+/// uploads of the same bytes exactly one gets a row. `ON CONFLICT DO NOTHING`
+/// is used in place of catching the unique violation (SQLSTATE 23505)
+/// because that error would abort the transaction that contains the other
+/// files of the same upload. A conflicting row that is not yet committed
+/// makes this wait for its transaction to end.
+pub async fn insert_unless_duplicate(
     tx: &mut TenantTx,
     id: PhotoId,
+    project: ProjectId,
+    file_name: &str,
+    byte_size: i64,
     sha256: &[u8; 32],
-) -> Result<(), DomainError> {
-    sqlx::query("UPDATE photos SET content_sha256 = $2 WHERE id = $1")
-        .bind(id)
-        .bind(&sha256[..])
-        .execute(tx.conn())
-        .await?;
-    Ok(())
+) -> Result<Option<Photo>, DomainError> {
+    let tenant: TenantId = tx.tenant_id();
+    let row: Option<PhotoRow> = sqlx::query_as(concat!(
+        "INSERT INTO photos (id, tenant_id, project_id, file_name, byte_size, content_sha256) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (project_id, content_sha256) WHERE content_sha256 IS NOT NULL DO NOTHING \
+         RETURNING ",
+        photo_columns!()
+    ))
+    .bind(id)
+    .bind(tenant)
+    .bind(project)
+    .bind(file_name)
+    .bind(byte_size)
+    .bind(&sha256[..])
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(Photo::from))
 }
 
 /// Returns the oldest photo of `project` whose original has this SHA-256,
@@ -167,7 +197,8 @@ pub struct ReadySizes {
     pub grid_height: i32,
 }
 
-/// Marks the thumbnails written. Running it twice stores the same values.
+/// Marks the thumbnails written. Running it twice stores the same sizes and
+/// a later `rendered_at`, because the renditions were written again.
 pub async fn mark_ready(
     tx: &mut TenantTx,
     id: PhotoId,
@@ -175,7 +206,7 @@ pub async fn mark_ready(
 ) -> Result<(), DomainError> {
     sqlx::query(
         "UPDATE photos SET status = 'ready', width = $2, height = $3, grid_width = $4, grid_height = $5, \
-         error = NULL WHERE id = $1",
+         error = NULL, rendered_at = clock_timestamp() WHERE id = $1",
     )
     .bind(id)
     .bind(sizes.width)

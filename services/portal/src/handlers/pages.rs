@@ -94,7 +94,10 @@ pub async fn events(
 /// name (`grid`, `grid-2x`, `lightbox`, `lightbox-2x`).
 ///
 /// The response has a strong `ETag` of the content and a year-long
-/// `immutable` cache lifetime, and a matching `If-None-Match` gets 304.
+/// `immutable` cache lifetime, and a matching `If-None-Match` gets 304. The
+/// page adds `?v=` with the time the renditions were written, so a
+/// regenerated rendition gets a new URL. The handler ignores the query, so
+/// URLs without it, or with an older version, return the current rendition.
 pub async fn photo(
     State(state): State<AppState>,
     Path((token, photo_id, size)): Path<(String, String, String)>,

@@ -303,6 +303,14 @@ pub enum PhotoState {
     Failed,
 }
 
+/// Sizes of every ready photo that [`add_photo`] adds.
+pub const READY_SIZES: ReadySizes = ReadySizes {
+    width: 3000,
+    height: 2000,
+    grid_width: 600,
+    grid_height: 400,
+};
+
 /// Bytes stored as a photo's rendition: the portal serves them as they are.
 pub fn rendition_bytes(photo: PhotoId, name: &str) -> Vec<u8> {
     format!("\u{ff}jpeg {name} of {photo}").into_bytes()
@@ -336,13 +344,7 @@ pub async fn add_photo(
                     .await
                     .expect("store rendition");
             }
-            let sizes = ReadySizes {
-                width: 3000,
-                height: 2000,
-                grid_width: 600,
-                grid_height: 400,
-            };
-            photos::mark_ready(&mut tx, id, sizes)
+            photos::mark_ready(&mut tx, id, READY_SIZES)
                 .await
                 .expect("mark ready");
         }
