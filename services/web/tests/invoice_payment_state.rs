@@ -116,7 +116,10 @@ async fn record_stripe_reports(app: &common::TestApp, studio: &Studio) {
     let outcome = store::record_payment(&mut tx, &short)
         .await
         .expect("payment");
-    assert_eq!(outcome, PaymentOutcome::AmountMismatch { first_report: true });
+    assert_eq!(
+        outcome,
+        PaymentOutcome::AmountMismatch { first_report: true }
+    );
     tx.commit().await.expect("commit");
 }
 

@@ -20,12 +20,14 @@ use serde_json::{Value, json};
 use stripe_support::{INVOICE_PAID, PROJECT_A, STUDIO_A};
 
 /// `(Stripe-Account, session id)` of every expire call that succeeded, the
-/// number of calls the mock still responds to with 500, and whether it keeps
-/// calls open until the flag is cleared.
+/// number of calls the mock still responds to with 500, a session id it
+/// always responds to with 500, and whether it keeps calls open until the
+/// flag is cleared.
 #[derive(Clone, Default)]
 struct MockStripe {
     expired: Arc<Mutex<Vec<(String, String)>>>,
     failures_left: Arc<AtomicUsize>,
+    failing_session: Arc<Mutex<Option<String>>>,
     failed_calls: Arc<AtomicUsize>,
     stalling: Arc<AtomicBool>,
 }
@@ -44,10 +46,16 @@ async fn expire_session(
     while mock.stalling.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let failing = mock
-        .failures_left
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok();
+    let always_failing = mock
+        .failing_session
+        .lock()
+        .map(|failing| failing.as_deref() == Some(id.as_str()))
+        .unwrap_or(false);
+    let failing = always_failing
+        || mock
+            .failures_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
     if failing {
         mock.failed_calls.fetch_add(1, Ordering::SeqCst);
         return (
@@ -111,13 +119,17 @@ async fn open_session(app: &common::TestApp) {
 
 /// Returns `(status, expire_requested)` of the seeded session.
 async fn session_state(app: &common::TestApp) -> (String, bool) {
+    state_of(app, "cs_test_open").await
+}
+
+/// Returns `(status, expire_requested)` of the session with this Stripe id.
+async fn state_of(app: &common::TestApp, session_id: &str) -> (String, bool) {
     let mut admin = stripe_support::admin(app).await;
-    sqlx::query_as(
-        "SELECT status, expire_requested FROM checkout_sessions WHERE session_id = 'cs_test_open'",
-    )
-    .fetch_one(&mut admin)
-    .await
-    .expect("session row")
+    sqlx::query_as("SELECT status, expire_requested FROM checkout_sessions WHERE session_id = $1")
+        .bind(session_id)
+        .fetch_one(&mut admin)
+        .await
+        .expect("session row")
 }
 
 fn ids() -> (TenantId, ProjectId, InvoiceId) {
@@ -291,6 +303,45 @@ async fn failed_expiry_keeps_mark_for_retry() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(mock.failed_calls.load(Ordering::SeqCst) >= 1);
     assert!(mock.expired().is_empty());
+    assert_eq!(session_state(&app).await, ("open".to_owned(), true));
+    workers.stop().await;
+}
+
+#[tokio::test]
+async fn failing_session_leaves_others_expired() {
+    let (mock, base) = start_mock().await;
+    let app = stripe_support::spawn_with_fixtures_and_api(&base).await;
+    open_session(&app).await;
+    let mut admin = stripe_support::admin(&app).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO checkout_sessions \
+           (id, tenant_id, invoice_id, session_id, url, amount_minor, currency, expires_at) \
+         VALUES (gen_random_uuid(), '{STUDIO_A}', '{INVOICE_PAID}', 'cs_test_second', \
+                 'https://checkout.stripe.test/c/pay/cs_test_second', 48500, 'EUR', \
+                 now() + interval '23 hours')"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("seed second session");
+    if let Ok(mut failing) = mock.failing_session.lock() {
+        *failing = Some("cs_test_open".to_owned());
+    }
+    let (tenant, project, invoice) = ids();
+
+    proofsheet_web::ops::mark_paid(&app.state, tenant, project, invoice)
+        .await
+        .expect("mark paid");
+
+    // The session Stripe keeps failing on must not hold up the other one.
+    let workers = start_workers(&app).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while state_of(&app, "cs_test_second").await.0 != "expired" {
+        assert!(
+            Instant::now() < deadline,
+            "the second session was never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(session_state(&app).await, ("open".to_owned(), true));
     workers.stop().await;
 }

@@ -13,14 +13,16 @@ use crate::error::Error;
 /// Expires every open Checkout Session of `tenant` marked for expiry and
 /// records each one's final state. Returns the number of sessions closed.
 ///
-/// Running it again is harmless: it reads the marks anew, and Stripe returns
-/// a session that is already expired or complete as it is.
+/// A session that fails is logged and keeps its mark, and the rest are still
+/// tried, so one bad session does not hold up the others. Running it again
+/// is harmless: it reads the marks anew, and Stripe returns a session that is
+/// already expired or complete as it is.
 ///
 /// # Errors
 ///
-/// Database failures, a failed Stripe call, or a session that Stripe still
-/// reports as open. Sessions closed before the failure stay closed, so a
-/// retry continues with the rest.
+/// Database failures, or the first session that failed (a failed Stripe call
+/// or a session that Stripe still reports as open), after every session has
+/// been tried, so the job retries the ones left.
 pub async fn expire_marked_checkouts(
     ctx: &JobContext,
     client: &StripeClient,
@@ -34,29 +36,53 @@ pub async fn expire_marked_checkouts(
         return Ok(0);
     };
     let mut closed = 0;
+    let mut first_failure = None;
     for session_id in sessions {
-        let session = client
-            .expire_checkout_session(&account, &session_id)
-            .await?;
-        let status = match session.status.as_deref() {
-            Some("expired") => "expired",
-            Some("complete") => "complete",
-            _ => {
-                return Err(Error::CheckoutStillOpen {
-                    session_id,
-                    status: session.status,
-                });
+        match expire_one(ctx, client, tenant, &account, session_id).await {
+            Ok(()) => closed += 1,
+            Err(error @ (Error::Stripe(_) | Error::CheckoutStillOpen { .. })) => {
+                tracing::warn!(
+                    tenant.id = %tenant,
+                    error = %error,
+                    "could not expire a Checkout Session; it keeps its mark for a retry"
+                );
+                first_failure.get_or_insert(error);
             }
-        };
-        let mut tx = ctx.db.tenant(tenant).await?;
-        store::close_checkout(&mut tx, &session_id, status).await?;
-        tx.commit().await?;
-        tracing::info!(
-            checkout.session = %session_id,
-            status,
-            "closed a Checkout Session whose invoice changed"
-        );
-        closed += 1;
+            Err(error) => return Err(error),
+        }
     }
-    Ok(closed)
+    match first_failure {
+        Some(error) => Err(error),
+        None => Ok(closed),
+    }
+}
+
+/// Expires one session at Stripe and records its final state.
+async fn expire_one(
+    ctx: &JobContext,
+    client: &StripeClient,
+    tenant: TenantId,
+    account: &str,
+    session_id: String,
+) -> Result<(), Error> {
+    let session = client.expire_checkout_session(account, &session_id).await?;
+    let status = match session.status.as_deref() {
+        Some("expired") => "expired",
+        Some("complete") => "complete",
+        _ => {
+            return Err(Error::CheckoutStillOpen {
+                session_id,
+                status: session.status,
+            });
+        }
+    };
+    let mut tx = ctx.db.tenant(tenant).await?;
+    store::close_checkout(&mut tx, &session_id, status).await?;
+    tx.commit().await?;
+    tracing::info!(
+        checkout.session = %session_id,
+        status,
+        "closed a Checkout Session whose invoice changed"
+    );
+    Ok(())
 }

@@ -13,6 +13,7 @@ use proofsheet_jobs::live::{self, ProjectEvent};
 use proofsheet_stripe::StripeClient;
 use proofsheet_stripe::event::CheckoutSession;
 
+use crate::checkout_expiry::expire_marked_checkouts;
 use crate::context::JobContext;
 use crate::error::Error;
 
@@ -205,51 +206,22 @@ fn payment_time(session: &CheckoutSession) -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
-/// Expires at Stripe every open Checkout Session marked for expiry, because
-/// its invoice's amount or currency was edited or the invoice was marked
-/// paid by hand, and records each one's final state. A session whose
-/// expiry fails is logged and keeps its mark for the next run. Returns the
-/// number of sessions closed.
+/// Expires the Checkout Sessions still marked for expiry, of every studio,
+/// for when the job queued by the web service could not do it. A session
+/// whose expiry fails keeps its mark for the next run. Returns the number of
+/// sessions closed.
 ///
 /// # Errors
 ///
 /// Database failures.
 async fn expire_stale_checkouts(ctx: &JobContext, client: &StripeClient) -> Result<usize, Error> {
     let mut closed = 0;
-    for (tenant, account) in ctx.db.stripe_accounts_with_stale_checkouts().await? {
-        let mut tx = ctx.db.tenant(tenant).await?;
-        let sessions = store::checkouts_to_expire(&mut tx).await?;
-        tx.commit().await?;
-        for session_id in sessions {
-            let status = match client.expire_checkout_session(&account, &session_id).await {
-                Ok(session) => session.status,
-                Err(error) => {
-                    tracing::warn!(
-                        tenant.id = %tenant,
-                        checkout.session = %session_id,
-                        error = %error,
-                        "could not expire a stale Checkout Session; the next run retries"
-                    );
-                    continue;
-                }
-            };
-            let status = match status.as_deref() {
-                Some("expired") => "expired",
-                Some("complete") => "complete",
-                other => {
-                    tracing::warn!(
-                        tenant.id = %tenant,
-                        checkout.session = %session_id,
-                        status = ?other,
-                        "a stale Checkout Session is still open after expiring it; the next run retries"
-                    );
-                    continue;
-                }
-            };
-            let mut tx = ctx.db.tenant(tenant).await?;
-            store::close_checkout(&mut tx, &session_id, status).await?;
-            tx.commit().await?;
-            closed += 1;
+    for (tenant, _account) in ctx.db.stripe_accounts_with_stale_checkouts().await? {
+        match expire_marked_checkouts(ctx, client, tenant).await {
+            Ok(count) => closed += count,
+            // Each failed session was logged where it failed.
+            Err(Error::Stripe(_) | Error::CheckoutStillOpen { .. }) => {}
+            Err(error) => return Err(error),
         }
     }
     Ok(closed)
