@@ -78,7 +78,9 @@ impl LocalDiskStore {
             source,
         };
 
-        let mut temp = TempFile::create_next_to(&path).await.map_err(io_error)?;
+        let mut temp = TempFile::create_next_to(&path, &self.root)
+            .await
+            .map_err(io_error)?;
         let mut written: u64 = 0;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(StoreError::Stream)?;
@@ -171,17 +173,20 @@ fn is_missing(error: &io::Error) -> bool {
 static NEXT_TEMP_ID: AtomicU64 = AtomicU64::new(0);
 
 /// A temporary file that is removed when dropped unless [`TempFile::persist`]
-/// renamed it into place. The drop also covers a cancelled upload future.
+/// renamed it into place, together with the folders it leaves empty below
+/// `root`. The drop also covers a cancelled upload future.
 struct TempFile {
     path: PathBuf,
+    root: PathBuf,
     file: File,
     persisted: bool,
 }
 
 impl TempFile {
     /// Creates a new, empty temporary file in the folder of `target`, creating
-    /// that folder first if needed.
-    async fn create_next_to(target: &Path) -> io::Result<TempFile> {
+    /// that folder first if needed. `root` is the store's root folder, the
+    /// highest folder a dropped file may remove.
+    async fn create_next_to(target: &Path, root: &Path) -> io::Result<TempFile> {
         let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -208,6 +213,7 @@ impl TempFile {
                 Ok(file) => {
                     return Ok(TempFile {
                         path,
+                        root: root.to_path_buf(),
                         file,
                         persisted: false,
                     });
@@ -246,5 +252,19 @@ impl Drop for TempFile {
         // system call, and Drop cannot await. Failure leaves only a hidden
         // `.tmp` file, so it is ignored.
         let _ = std::fs::remove_file(&self.path);
+        // A rejected or interrupted upload must not leave its photo's new
+        // folder behind. `remove_dir` removes only an empty folder, so the
+        // files of other objects are safe, and the walk stops at the first
+        // folder that is not empty.
+        let mut dir = self.path.parent();
+        while let Some(current) = dir {
+            if current == self.root
+                || !current.starts_with(&self.root)
+                || std::fs::remove_dir(current).is_err()
+            {
+                break;
+            }
+            dir = current.parent();
+        }
     }
 }

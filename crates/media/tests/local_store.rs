@@ -117,6 +117,7 @@ async fn put_stream_over_limit_leaves_nothing() {
         "{result:?}"
     );
     assert_eq!(files_under(store.root()), Vec::<PathBuf>::new());
+    assert_eq!(directories_under(store.root()), Vec::<PathBuf>::new());
     assert!(matches!(
         store.get(KEY).await,
         Err(StoreError::NotFound { .. })
@@ -155,6 +156,7 @@ async fn stream_error_leaves_nothing() {
         .await;
     assert!(matches!(result, Err(StoreError::Stream(_))), "{result:?}");
     assert_eq!(files_under(store.root()), Vec::<PathBuf>::new());
+    assert_eq!(directories_under(store.root()), Vec::<PathBuf>::new());
 }
 
 #[tokio::test]
@@ -167,8 +169,10 @@ async fn cancelled_put_stream_leaves_nothing() {
     let upload = store.put_stream(KEY, stalled, 100);
     let timed_out = tokio::time::timeout(Duration::from_millis(200), upload).await;
     assert!(timed_out.is_err(), "the upload should still be waiting");
-    // The timeout dropped the upload future, which must remove its temporary file.
+    // The timeout dropped the upload future, which must remove its temporary
+    // file and the folders made for it.
     assert_eq!(files_under(store.root()), Vec::<PathBuf>::new());
+    assert_eq!(directories_under(store.root()), Vec::<PathBuf>::new());
 }
 
 #[tokio::test]
