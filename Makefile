@@ -1,7 +1,8 @@
 # Proofsheet: the two commands that matter are `make run` and `make test`.
 
 CARGO ?= cargo
-BIN := target/debug
+# Cargo writes the binaries under CARGO_TARGET_DIR when that is set.
+BIN := $(or $(CARGO_TARGET_DIR),target)/debug
 
 .PHONY: run test build services lint fmt bench-thumbnails clean-data clean-test-keys
 

@@ -44,6 +44,10 @@ const DEMO_PHOTOS: [(&str, &[u8]); 5] = [
     ),
 ];
 
+/// Title of the project the demo studio starts with, which a repeated
+/// seed looks for.
+const DEMO_PROJECT_TITLE: &str = "Ana & Ben: wedding";
+
 /// Creates the database if needed and applies the migrations, as the owner
 /// role of `DATABASE_ADMIN_URL`.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
@@ -63,7 +67,13 @@ pub async fn seed(config: Config) -> anyhow::Result<()> {
     let state = AppState::connect(config).await?;
     if let Some((tenant, _, _)) = state.db.find_login(DEMO_EMAIL).await? {
         let mut tx = state.db.tenant(tenant).await?;
-        let project = projects::list(&mut tx, None).await?.into_iter().next();
+        // The studio may have made projects of its own since, and the list is
+        // newest first, so the demo project is the oldest with its title.
+        let project = projects::list(&mut tx, None)
+            .await?
+            .into_iter()
+            .filter(|p| p.title == DEMO_PROJECT_TITLE)
+            .last();
         tx.commit().await?;
         if let Some(project) = &project {
             restore_missing_photos(&state, tenant, project.id).await?;
@@ -91,7 +101,7 @@ pub async fn seed(config: Config) -> anyhow::Result<()> {
     tenants::update_branding(&mut tx, "Lumen & Grain Studio", "#b0603a").await?;
     let today = Utc::now().date_naive();
     let new = NewProject::parse(
-        "Ana & Ben: wedding",
+        DEMO_PROJECT_TITLE,
         "Ana Souza",
         "ana.souza@example.com",
         &(today - Duration::days(30)).to_string(),
