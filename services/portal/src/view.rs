@@ -386,8 +386,8 @@ impl PhotoView {
             lightbox_width,
             lightbox_height,
             version_query: photo
-                .rendered_at
-                .map(|at| format!("?v={}", at.timestamp_micros()))
+                .rendition_version()
+                .map(|version| format!("?v={version}"))
                 .unwrap_or_default(),
             lazy: number > EAGER_TILES,
         }

@@ -40,6 +40,14 @@ pub struct Photo {
     pub rendered_at: Option<DateTime<Utc>>,
 }
 
+impl Photo {
+    /// Returns the version of the current renditions that their URLs carry:
+    /// [`Photo::rendered_at`] in microseconds since the Unix epoch.
+    pub fn rendition_version(&self) -> Option<String> {
+        self.rendered_at.map(|at| at.timestamp_micros().to_string())
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct PhotoRow {
     id: PhotoId,

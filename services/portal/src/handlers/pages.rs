@@ -22,9 +22,15 @@ use crate::view::{Snapshot, StateJson};
 /// with a 30 or 60 second idle timeout keep the connection open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// Caching of photo renditions. A photo id's renditions never change, and
-/// `private` keeps shared caches from storing a client's photos.
+/// Caching of a rendition requested with its current version. That URL
+/// never returns other bytes, and `private` keeps shared caches from storing
+/// a client's photos.
 const PHOTO_CACHE: &str = "private, max-age=31536000, immutable";
+
+/// Caching of a rendition requested without its current version: the bytes
+/// change when the renditions are regenerated, so the browser revalidates
+/// with the ETag each time.
+const UNVERSIONED_PHOTO_CACHE: &str = "private, no-cache";
 
 /// `GET /p/{token}`: the portal page.
 pub async fn page(
@@ -93,14 +99,16 @@ pub async fn events(
 /// photo of this token's project, where `size` is a [`RenditionSize`] URL
 /// name (`grid`, `grid-2x`, `lightbox`, `lightbox-2x`).
 ///
-/// The response has a strong `ETag` of the content and a year-long
-/// `immutable` cache lifetime, and a matching `If-None-Match` gets 304. The
-/// page adds `?v=` with the time the renditions were written, so a
-/// regenerated rendition gets a new URL. The handler ignores the query, so
-/// URLs without it, or with an older version, return the current rendition.
+/// The page adds `?v=` with the time the renditions were written, so a
+/// regenerated rendition gets a new URL. The response has a strong `ETag` of
+/// the content, and a matching `If-None-Match` gets 304. Only the current
+/// version is cached as `immutable` for a year. URLs without a version, or
+/// with an older one, still return the current rendition, but the browser
+/// must revalidate them.
 pub async fn photo(
     State(state): State<AppState>,
     Path((token, photo_id, size)): Path<(String, String, String)>,
+    Query(query): Query<RenditionQuery>,
     request_headers: HeaderMap,
 ) -> Result<Response, PortalError> {
     let link = state.open_link(&token).await?;
@@ -138,8 +146,13 @@ pub async fn photo(
     let etag = content_etag(&jpeg);
     let etag_value = HeaderValue::from_str(&etag)
         .map_err(|e| PortalError::internal(e, "building the ETag header failed"))?;
+    let cache = if query.v.is_some() && query.v == photo.rendition_version() {
+        PHOTO_CACHE
+    } else {
+        UNVERSIONED_PHOTO_CACHE
+    };
     let cache_headers = [
-        (header::CACHE_CONTROL, HeaderValue::from_static(PHOTO_CACHE)),
+        (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
         (header::ETAG, etag_value),
     ];
     if if_none_match_hits(&request_headers, &etag) {
@@ -147,6 +160,13 @@ pub async fn photo(
     }
     let content_type = [(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"))];
     Ok((content_type, cache_headers, jpeg).into_response())
+}
+
+/// The query of a rendition URL: `v`, the version of the renditions.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct RenditionQuery {
+    #[serde(default)]
+    v: Option<String>,
 }
 
 /// Returns whether `If-None-Match` lists `etag` or is `*`. Weak tags

@@ -21,9 +21,7 @@ async fn photo_served_through_own_token() {
         ("lightbox-2x", "lightbox-2x.jpg"),
     ];
     for (size, name) in sizes {
-        let response = portal
-            .get(&format!("{}/photos/{photo}/{size}", portal.page()))
-            .await;
+        let response = portal.get(&linked_url(&portal, photo, size).await).await;
         assert_eq!(response.status, StatusCode::OK, "{size}");
         assert_eq!(response.header(header::CONTENT_TYPE), "image/jpeg");
         let cache = response.header(header::CACHE_CONTROL);
@@ -213,6 +211,24 @@ async fn unversioned_rendition_url_still_served() {
         response.body.as_ref(),
         rendition_bytes(photo, "grid.jpg").as_slice()
     );
+    // Without its version the URL may return other bytes later, so the
+    // browser must revalidate it.
+    assert_eq!(response.header(header::CACHE_CONTROL), "private, no-cache");
+}
+
+#[tokio::test]
+async fn old_version_url_is_not_immutable() {
+    let portal = Portal::new().await;
+    let photo = portal.add_ready_photo().await;
+    portal.move_to(Stage::PhotosReady).await;
+    let old_url = linked_url(&portal, photo, "grid").await;
+    regenerate(&portal, photo).await;
+
+    let response = portal.get(&old_url).await;
+
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.body.as_ref(), b"\xffjpeg regenerated grid");
+    assert_eq!(response.header(header::CACHE_CONTROL), "private, no-cache");
 }
 
 #[tokio::test]
