@@ -197,7 +197,7 @@ fn truncated() -> ThumbnailError {
 enum JpegMarker {
     /// Start of frame (SOF0 to SOF15 except DHT, JPG and DAC), whose payload
     /// contains the image size.
-    StartOfFrame { payload: usize },
+    StartOfFrame { code: u8, payload: usize },
     /// An APP14 segment written by Adobe software, whose transform flag gives
     /// the storage of four-component data.
     Adobe,
@@ -272,7 +272,7 @@ impl<'a> JpegMarkers<'a> {
                 Ok(JpegMarker::Adobe)
             }
             0xC4 | 0xC8 | 0xCC => Ok(JpegMarker::Other),
-            0xC0..=0xCF => Ok(JpegMarker::StartOfFrame { payload }),
+            0xC0..=0xCF => Ok(JpegMarker::StartOfFrame { code, payload }),
             _ => Ok(JpegMarker::Other),
         }
     }
@@ -303,7 +303,7 @@ fn read_jpeg_dimensions(bytes: &[u8]) -> Result<(u32, u32), ThumbnailError> {
     let mut markers = JpegMarkers::new(bytes);
     loop {
         match markers.next_marker()? {
-            JpegMarker::StartOfFrame { payload } => {
+            JpegMarker::StartOfFrame { payload, .. } => {
                 // SOF payload: sample precision (1 byte), height (2), width (2).
                 let height = read_u16_be(bytes, payload + 1);
                 let width = read_u16_be(bytes, payload + 3);
@@ -322,6 +322,49 @@ fn read_jpeg_dimensions(bytes: &[u8]) -> Result<(u32, u32), ThumbnailError> {
             JpegMarker::Adobe | JpegMarker::Other => {}
         }
     }
+}
+
+/// Returns the bytes a decoder needs for the DCT coefficients of a
+/// progressive JPEG, or `None` for a baseline JPEG or a frame header that
+/// does not parse.
+///
+/// A progressive JPEG refines every block over several scans, so the decoder
+/// keeps all coefficients of the frame (64 samples of 2 bytes a block) until
+/// the last scan, whatever size it outputs. Blocks are counted per component
+/// over whole MCUs, as a decoder allocates them.
+pub(crate) fn progressive_coefficient_bytes(bytes: &[u8]) -> Option<u64> {
+    let mut markers = JpegMarkers::new(bytes);
+    let (code, payload) = loop {
+        match markers.next_marker().ok()? {
+            JpegMarker::StartOfFrame { code, payload } => break (code, payload),
+            JpegMarker::EndOfImage => return None,
+            JpegMarker::Adobe | JpegMarker::Other => {}
+        }
+    };
+    // SOF2, SOF6, SOF10 and SOF14 are the progressive frame types.
+    if !matches!(code, 0xC2 | 0xC6 | 0xCA | 0xCE) {
+        return None;
+    }
+    // SOF payload: precision (1 byte), height (2), width (2), component
+    // count (1), then 3 bytes a component: id, sampling factors, table.
+    let height = u64::from(read_u16_be(bytes, payload + 1)?);
+    let width = u64::from(read_u16_be(bytes, payload + 3)?);
+    let count = usize::from(*bytes.get(payload + 5)?);
+    let sampling: Vec<(u64, u64)> = (0..count)
+        .map(|i| {
+            let factors = *bytes.get(payload + 6 + 3 * i + 1)?;
+            Some((u64::from(factors >> 4), u64::from(factors & 0x0F)))
+        })
+        .collect::<Option<_>>()?;
+    let max_h = sampling.iter().map(|&(h, _)| h).max()?.max(1);
+    let max_v = sampling.iter().map(|&(_, v)| v).max()?.max(1);
+    let mcus_across = width.div_ceil(8 * max_h);
+    let mcus_down = height.div_ceil(8 * max_v);
+    let blocks: u64 = sampling
+        .iter()
+        .map(|&(h, v)| mcus_across * h * mcus_down * v)
+        .sum();
+    Some(blocks * 64 * 2)
 }
 
 /// Returns whether the JPEG has an Adobe APP14 segment before its first scan.
@@ -684,6 +727,57 @@ mod tests {
         bytes.extend_from_slice(&height.to_be_bytes());
         bytes.extend_from_slice(&[bit_depth, colour_type, 0, 0, 0]);
         bytes
+    }
+
+    /// Builds the start of a JPEG up to its frame header, of frame type
+    /// `sof` with one `(horizontal, vertical)` sampling pair a component.
+    fn jpeg_frame_header(sof: u8, width: u16, height: u16, sampling: &[(u8, u8)]) -> Vec<u8> {
+        let mut bytes = vec![0xFF, 0xD8, 0xFF, sof];
+        let count = u8::try_from(sampling.len()).expect("few components");
+        let length = 8 + 3 * u16::from(count);
+        bytes.extend_from_slice(&length.to_be_bytes());
+        bytes.push(0x08);
+        bytes.extend_from_slice(&height.to_be_bytes());
+        bytes.extend_from_slice(&width.to_be_bytes());
+        bytes.push(count);
+        for (id, (h, v)) in (1u8..).zip(sampling) {
+            bytes.extend_from_slice(&[id, (h << 4) | v, 0x00]);
+        }
+        bytes
+    }
+
+    #[test]
+    fn progressive_jpeg_coefficients_are_counted() {
+        let cmyk = [(1, 1); 4];
+        let subsampled = [(2, 2), (1, 1), (1, 1)];
+        // 10000 x 10000 CMYK: 4 components of 2 bytes a sample, 800 MB.
+        assert_eq!(
+            progressive_coefficient_bytes(&jpeg_frame_header(0xC2, 10_000, 10_000, &cmyk)),
+            Some(800_000_000)
+        );
+        // Baseline frames decode scaled down and are not counted.
+        assert_eq!(
+            progressive_coefficient_bytes(&jpeg_frame_header(0xC0, 10_000, 10_000, &cmyk)),
+            None
+        );
+        // 4:2:0 chroma takes a quarter each: 1.5 samples a pixel over whole
+        // 16 x 16 MCUs (625 x 625 of them).
+        assert_eq!(
+            progressive_coefficient_bytes(&jpeg_frame_header(0xC2, 10_000, 10_000, &subsampled)),
+            Some(625 * 625 * 6 * 64 * 2)
+        );
+        assert!(matches!(
+            probe_upload(&jpeg_frame_header(0xC2, 10_000, 10_000, &cmyk), false),
+            Err(ThumbnailError::NeedsTooMuchMemory {
+                format: "progressive JPEG",
+                megabytes: Some(800),
+                ..
+            })
+        ));
+        assert_eq!(
+            probe_upload(&jpeg_frame_header(0xC2, 10_000, 10_000, &subsampled), false),
+            Ok(ImageKind::Jpeg)
+        );
     }
 
     #[test]

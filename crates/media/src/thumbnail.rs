@@ -12,8 +12,8 @@ use image::{
 
 use crate::colour::{cmyk_to_rgb, convert_to_srgb};
 use crate::probe::{
-    ImageKind, check_jpeg_complete, has_adobe_marker, read_dimensions, read_sample_layout, sniff,
-    sniff_unsupported,
+    ImageKind, check_jpeg_complete, has_adobe_marker, progressive_coefficient_bytes,
+    read_dimensions, read_sample_layout, sniff, sniff_unsupported,
 };
 use crate::sizes::{LIGHTBOX_MAX_SIDE, RenditionSize, fit_within};
 
@@ -37,6 +37,12 @@ pub const JPEG_QUALITY: u8 = 85;
 /// file, a 10000 x 5000 16-bit RGBA PNG, and 417 MB for a 10000 x 10000 8-bit
 /// RGBA PNG. A worker with `THUMBNAIL_CONCURRENCY` jobs needs that many times
 /// as much at worst.
+///
+/// [`check_decoded_size`] also holds a progressive JPEG's coefficients and a
+/// TIFF's two copies of its pixels to this limit.
+/// NOTE: the peaks of the largest accepted progressive JPEG and TIFF have not
+/// been measured since; before these checks a review measured 1045 MB for a
+/// 10000 x 10000 progressive CMYK JPEG and 848 MB for a 9000 x 9000 RGBA TIFF.
 pub const MAX_DECODED_BYTES: u64 = MAX_PIXELS * 4;
 
 /// Maximum memory the decoders may allocate for the pixel buffer.
@@ -138,6 +144,25 @@ pub enum ThumbnailError {
         channels: u8,
     },
 
+    /// Decoding would need more memory than [`MAX_DECODED_BYTES`] for another
+    /// reason than the size of the pixels: the DCT coefficients a progressive
+    /// JPEG keeps for the whole frame, or the second copy of the pixels the
+    /// TIFF decoder holds. `megabytes` is `None` when the decoder itself
+    /// stopped at its allocation limit.
+    #[error("{}", memory_message(format, *width, *height, *megabytes, advice))]
+    NeedsTooMuchMemory {
+        /// Name of the format, such as "progressive JPEG".
+        format: &'static str,
+        /// Stored width in pixels.
+        width: u32,
+        /// Stored height in pixels.
+        height: u32,
+        /// Estimated memory in megabytes (10^6 bytes), when known.
+        megabytes: Option<u64>,
+        /// What the studio can do, as a sentence.
+        advice: &'static str,
+    },
+
     /// The file is damaged or incomplete. The text is the technical detail.
     #[error(
         "This image file is damaged or incomplete, possibly because the upload was interrupted. \
@@ -159,6 +184,27 @@ fn decoded_bytes(width: u32, height: u32, bits_per_channel: u8, channels: u8) ->
     let bytes_per_pixel = u64::from(bits_per_channel).div_ceil(8) * u64::from(channels);
     u64::from(width) * u64::from(height) * bytes_per_pixel
 }
+
+fn memory_message(
+    format: &str,
+    width: u32,
+    height: u32,
+    megabytes: Option<u64>,
+    advice: &str,
+) -> String {
+    let needed = match megabytes {
+        Some(megabytes) => format!("about {megabytes} MB of memory"),
+        None => "more memory than that".to_owned(),
+    };
+    format!(
+        "Decoding this {format} image of {width} x {height} pixels needs {needed}, and the \
+         maximum is {} MB. {advice}",
+        MAX_DECODED_BYTES / 1_000_000
+    )
+}
+
+/// Advice for an image that needs too much memory to decode.
+const EXPORT_SMALLER: &str = "Export it as a JPEG, or at a smaller size, and upload it again.";
 
 fn unsupported_message(format: &str, feature: Option<&str>) -> String {
     match feature {
@@ -182,6 +228,7 @@ impl ThumbnailError {
             | ThumbnailError::Unsupported { .. }
             | ThumbnailError::TooLarge { .. }
             | ThumbnailError::TooManyBytes { .. }
+            | ThumbnailError::NeedsTooMuchMemory { .. }
             | ThumbnailError::Corrupt(_)
             | ThumbnailError::Encode(_) => true,
         }
@@ -314,17 +361,35 @@ pub(crate) fn check_size(width: u32, height: u32) -> Result<(), ThumbnailError> 
     Ok(())
 }
 
-/// Checks that the pixels of an image of this size, in the sample layout its
-/// header declares, fit in [`MAX_DECODED_BYTES`]. JPEGs pass, because they
-/// decode to at most 4 bytes per pixel, and at a reduced scale when large.
-/// A header whose layout cannot be read passes too, and the decoder's own
-/// allocation limit then applies.
+/// Checks that decoding an image of this size, in the sample layout its
+/// header declares, fits in [`MAX_DECODED_BYTES`].
+///
+/// A baseline JPEG passes, because it decodes to at most 4 bytes per pixel,
+/// and at a reduced scale when large. A progressive JPEG is checked by the
+/// DCT coefficients its decoder keeps for the whole frame (2 bytes a sample).
+/// A TIFF counts twice, because its decoder holds a second copy of the
+/// pixels while it converts them: a review measured 802 MB peak for a
+/// 300 MB RGB TIFF. A header whose layout cannot be read passes, and the
+/// decoder's own allocation limit then applies.
 pub(crate) fn check_decoded_size(
     bytes: &[u8],
     kind: ImageKind,
     width: u32,
     height: u32,
 ) -> Result<(), ThumbnailError> {
+    if kind == ImageKind::Jpeg {
+        return match progressive_coefficient_bytes(bytes) {
+            Some(size) if size > MAX_DECODED_BYTES => Err(ThumbnailError::NeedsTooMuchMemory {
+                format: "progressive JPEG",
+                width,
+                height,
+                megabytes: Some(size.div_ceil(1_000_000)),
+                advice: "Save it as a baseline (not progressive) JPEG, or at a smaller size, \
+                         and upload it again.",
+            }),
+            _ => Ok(()),
+        };
+    }
     let Some(layout) = read_sample_layout(bytes, kind) else {
         return Ok(());
     };
@@ -336,6 +401,15 @@ pub(crate) fn check_decoded_size(
             height,
             bits_per_channel: layout.bits_per_channel,
             channels: layout.channels,
+        });
+    }
+    if kind == ImageKind::Tiff && size.saturating_mul(2) > MAX_DECODED_BYTES {
+        return Err(ThumbnailError::NeedsTooMuchMemory {
+            format: kind.name(),
+            width,
+            height,
+            megabytes: Some(size.saturating_mul(2).div_ceil(1_000_000)),
+            advice: EXPORT_SMALLER,
         });
     }
     Ok(())
@@ -509,7 +583,15 @@ fn map_decode_error(
     height: u32,
 ) -> ThumbnailError {
     match error {
-        ImageError::Limits(_) => ThumbnailError::TooLarge { width, height },
+        // The size itself passed `check_size`, so the decoder needed more
+        // memory than its allocation limit for this layout.
+        ImageError::Limits(_) => ThumbnailError::NeedsTooMuchMemory {
+            format,
+            width,
+            height,
+            megabytes: None,
+            advice: EXPORT_SMALLER,
+        },
         ImageError::Unsupported(unsupported) => ThumbnailError::Unsupported {
             format,
             feature: Some(unsupported.to_string()),
@@ -753,6 +835,36 @@ mod tests {
     }
 
     #[test]
+    fn tiff_counts_its_second_copy() {
+        let mut tiff = Vec::new();
+        RgbImage::new(2, 2)
+            .write_to(&mut Cursor::new(&mut tiff), ImageFormat::Tiff)
+            .expect("encode TIFF");
+        // 8-bit RGB: 300 MB of pixels at 100 MP, 600 MB with the copy.
+        let error = check_decoded_size(&tiff, ImageKind::Tiff, 10_000, 10_000);
+        assert!(
+            matches!(
+                error,
+                Err(ThumbnailError::NeedsTooMuchMemory {
+                    format: "TIFF",
+                    megabytes: Some(600),
+                    ..
+                })
+            ),
+            "{error:?}"
+        );
+        // 200 MB of pixels, 400 MB with the copy, just fits.
+        assert_eq!(
+            check_decoded_size(&tiff, ImageKind::Tiff, 10_000, 6_666),
+            Ok(())
+        );
+        let message = error.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("10000 x 10000 pixels"), "{message}");
+        assert!(message.contains("about 600 MB"), "{message}");
+        assert!(message.contains("maximum is 400 MB"), "{message}");
+    }
+
+    #[test]
     fn decoded_size_names_its_parts() {
         let error = ThumbnailError::TooManyBytes {
             format: "PNG",
@@ -790,6 +902,13 @@ mod tests {
                 height: 1,
                 bits_per_channel: 16,
                 channels: 4,
+            },
+            ThumbnailError::NeedsTooMuchMemory {
+                format: "TIFF",
+                width: 1,
+                height: 1,
+                megabytes: None,
+                advice: EXPORT_SMALLER,
             },
             ThumbnailError::Corrupt(String::new()),
             ThumbnailError::Encode(String::new()),
