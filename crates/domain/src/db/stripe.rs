@@ -545,19 +545,29 @@ pub struct CheckoutSession {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Locks the invoice row and returns its newest open, unexpired Checkout
-/// Session, if any, whatever its amount. Holding the lock until commit makes
-/// concurrent pay requests for one invoice take turns, so only one of them
-/// creates a session. The caller compares the session's amount and currency
-/// with the invoice's before reusing it.
-pub async fn lock_open_checkout(
+/// Takes a transaction-scoped advisory lock on creating Checkout Sessions
+/// for the invoice. Concurrent pay requests for one invoice take turns on it,
+/// so only one of them creates a session, while the invoice row stays free
+/// for the studio's edits and for webhooks during the Stripe call. Distinct
+/// invoices whose ids hash alike only wait for each other.
+pub async fn lock_checkout_creation(
     tx: &mut TenantTx,
     invoice: InvoiceId,
-) -> Result<Option<CheckoutSession>, DomainError> {
-    sqlx::query("SELECT 1 FROM invoices WHERE id = $1 FOR UPDATE")
+) -> Result<(), DomainError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('checkout:' || $1::text, 0))")
         .bind(invoice)
         .execute(tx.conn())
         .await?;
+    Ok(())
+}
+
+/// Returns the invoice's newest open, unexpired Checkout Session, if any,
+/// whatever its amount. The caller compares the session's amount and
+/// currency with the invoice's before reusing it.
+pub async fn open_checkout(
+    tx: &mut TenantTx,
+    invoice: InvoiceId,
+) -> Result<Option<CheckoutSession>, DomainError> {
     Ok(sqlx::query_as(
         "SELECT session_id, url, amount_minor, currency, expire_requested, expires_at \
          FROM checkout_sessions \
@@ -567,6 +577,37 @@ pub async fn lock_open_checkout(
     .bind(invoice)
     .fetch_optional(tx.conn())
     .await?)
+}
+
+/// An invoice's amount and payment state, read under its row lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvoiceTerms {
+    pub amount_minor: i64,
+    /// ISO 4217 code, uppercase.
+    pub currency: String,
+    pub paid: bool,
+}
+
+/// Locks the invoice row and returns its current amount, currency and
+/// whether it is paid, or `None` when it no longer exists. Storing a new
+/// Checkout Session under this lock keeps a concurrent edit or mark-paid
+/// from committing between the check and the insert, so that edit's
+/// `flag_stale_checkouts` marks the session.
+pub async fn lock_invoice_terms(
+    tx: &mut TenantTx,
+    invoice: InvoiceId,
+) -> Result<Option<InvoiceTerms>, DomainError> {
+    let row: Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT amount_minor, currency, status FROM invoices WHERE id = $1 FOR UPDATE",
+    )
+    .bind(invoice)
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(|(amount_minor, currency, status)| InvoiceTerms {
+        amount_minor,
+        currency,
+        paid: status == "paid",
+    }))
 }
 
 /// Stores a Checkout Session created for an invoice.

@@ -2,7 +2,9 @@
 //! local server that serves Stripe's calls to create and expire Checkout
 //! Sessions.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -12,6 +14,7 @@ use proofsheet_domain::db::invoices;
 use proofsheet_domain::db::stripe::{self, PaymentReceived};
 use proofsheet_portal::PortalStripe;
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 
 use crate::support::Portal;
 
@@ -28,6 +31,10 @@ struct MockStripe {
     received: Arc<Mutex<Vec<Received>>>,
     /// `(Stripe-Account, session id)` of every expire call received.
     expired: Arc<Mutex<Vec<(String, String)>>>,
+    /// While set, a create call is recorded and then waits for `release`,
+    /// like a Stripe that stalls.
+    stall: Arc<AtomicBool>,
+    release: Arc<Notify>,
 }
 
 impl MockStripe {
@@ -78,17 +85,23 @@ async fn create_session(
         );
     }
     let key = header("idempotency-key");
-    let mut received = mock.received.lock().expect("lock");
-    let number = received
-        .iter()
-        .position(|r| r.idempotency_key == key)
-        .unwrap_or(received.len());
-    if number == received.len() {
-        received.push(Received {
-            account: header("stripe-account"),
-            idempotency_key: key,
-            form,
-        });
+    let number = {
+        let mut received = mock.received.lock().expect("lock");
+        let number = received
+            .iter()
+            .position(|r| r.idempotency_key == key)
+            .unwrap_or(received.len());
+        if number == received.len() {
+            received.push(Received {
+                account: header("stripe-account"),
+                idempotency_key: key,
+                form,
+            });
+        }
+        number
+    };
+    if mock.stall.load(Ordering::SeqCst) {
+        mock.release.notified().await;
     }
     let id = format!("cs_test_mock_{number}");
     let expires_at = chrono::Utc::now().timestamp() + 86_400;
@@ -345,4 +358,50 @@ async fn edited_due_date_keeps_open_session() {
     );
     assert!(mock.expired().is_empty());
     assert_eq!(mock.received().len(), 1);
+}
+
+#[tokio::test]
+async fn mark_paid_during_stalled_checkout() {
+    let (portal, mock, invoice) = connected_portal().await;
+    mock.stall.store(true, Ordering::SeqCst);
+    let path = format!("{}/invoices/{invoice}/pay", portal.page());
+    let id = invoice.parse().expect("invoice id");
+
+    let studio = async {
+        let at_stripe = tokio::time::timeout(Duration::from_secs(10), async {
+            while mock.received().is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        // The studio marks the invoice paid while the pay request waits on
+        // Stripe.
+        let marked = tokio::time::timeout(Duration::from_secs(2), async {
+            let mut tx = portal.tx().await;
+            invoices::mark_paid(&mut tx, portal.project, id)
+                .await
+                .expect("mark paid");
+            tx.commit().await.expect("commit");
+        })
+        .await;
+        mock.release.notify_one();
+        (at_stripe.is_ok(), marked.is_ok())
+    };
+    let (answer, (at_stripe, marked)) = tokio::join!(portal.post_form(&path, "", false), studio);
+
+    assert!(at_stripe, "the pay request never reached the mock");
+    assert!(marked, "mark paid waited on the pay request's Stripe call");
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text());
+    assert_eq!(
+        answer.header(header::LOCATION),
+        format!("https://portal.example.test{}#invoices", portal.page())
+    );
+    let mut tx = portal.tx().await;
+    let marked_for_expiry = stripe::has_checkouts_to_expire(&mut tx)
+        .await
+        .expect("checkouts to expire");
+    assert!(
+        marked_for_expiry,
+        "the session for the paid invoice stays payable"
+    );
 }
