@@ -713,6 +713,8 @@ pub async fn unpaid_invoices(tx: &mut TenantTx) -> Result<Vec<InvoiceId>, Domain
 /// Counts the Checkout Sessions ever created for an invoice. The count goes
 /// into the idempotency key of the next session, so a retried request
 /// reuses Stripe's session and a request after an expiry gets a new one.
+/// The key also carries a hash of the request parameters, so a retry after
+/// an edit of the invoice gets a new session too.
 pub async fn checkout_count(tx: &mut TenantTx, invoice: InvoiceId) -> Result<i64, DomainError> {
     Ok(
         sqlx::query_scalar("SELECT count(*) FROM checkout_sessions WHERE invoice_id = $1")

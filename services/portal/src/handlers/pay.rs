@@ -87,7 +87,7 @@ pub async fn pay(
     let tenant_id = link.tenant.to_string();
     let invoice_text = invoice_id.to_string();
     let description = format!("{} · {}", invoice.kind.label(), studio.name);
-    let idempotency_key = format!("checkout-{invoice_text}-{attempt}");
+    let idempotency_prefix = format!("checkout-{invoice_text}-{attempt}");
     let success_url = format!(
         "{}/p/{token}?payment=processing#invoices",
         stripe.portal_base
@@ -103,7 +103,7 @@ pub async fn pay(
             currency: invoice.amount.currency.code(),
             success_url: &success_url,
             cancel_url: &back,
-            idempotency_key: &idempotency_key,
+            idempotency_prefix: &idempotency_prefix,
         })
         .await
         .map_err(|e| PortalError::internal(e, "creating a Stripe Checkout Session failed"))?;

@@ -35,6 +35,9 @@ struct MockStripe {
     /// like a Stripe that stalls.
     stall: Arc<AtomicBool>,
     release: Arc<Notify>,
+    /// While set, a create call is recorded and then gets a 500 response,
+    /// like a Stripe that created the session but whose response was lost.
+    fail_after_create: Arc<AtomicBool>,
 }
 
 impl MockStripe {
@@ -65,7 +68,8 @@ async fn expire_session(
     Json(json!({"id": id, "object": "checkout.session", "mode": "payment", "status": "expired"}))
 }
 
-/// Responds like Stripe: the same idempotency key returns the same session.
+/// Responds like Stripe: the same idempotency key returns the same session,
+/// and the same key with other parameters gets 400 `idempotency_error`.
 async fn create_session(
     State(mock): State<MockStripe>,
     headers: HeaderMap,
@@ -85,21 +89,38 @@ async fn create_session(
         );
     }
     let key = header("idempotency-key");
+    let account = header("stripe-account");
     let number = {
         let mut received = mock.received.lock().expect("lock");
         let number = received
             .iter()
             .position(|r| r.idempotency_key == key)
             .unwrap_or(received.len());
-        if number == received.len() {
-            received.push(Received {
-                account: header("stripe-account"),
+        match received.get(number) {
+            Some(first) if first.account != account || first.form != form => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": {
+                        "type": "idempotency_error",
+                        "message": "Keys for idempotent requests can only be used with the same parameters they were first used with."
+                    }})),
+                );
+            }
+            Some(_) => {}
+            None => received.push(Received {
+                account,
                 idempotency_key: key,
                 form,
-            });
+            }),
         }
         number
     };
+    if mock.fail_after_create.swap(false, Ordering::SeqCst) {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": {"type": "api_error", "message": "try again"}})),
+        );
+    }
     if mock.stall.load(Ordering::SeqCst) {
         mock.release.notified().await;
     }
@@ -213,7 +234,12 @@ async fn pay_creates_one_session_on_the_connected_account() {
     assert_eq!(received.len(), 1, "an open session is reused");
     let session = &received[0];
     assert_eq!(session.account, "acct_studio_test");
-    assert_eq!(session.idempotency_key, format!("checkout-{invoice}-0"));
+    assert!(
+        session
+            .idempotency_key
+            .starts_with(&format!("checkout-{invoice}-0-")),
+        "{session:?}"
+    );
     assert_eq!(field(session, "mode"), "payment");
     assert_eq!(field(session, "metadata[invoice_id]"), invoice);
     assert_eq!(
@@ -331,7 +357,12 @@ async fn edited_amount_expires_open_session() {
         field(&received[1], "line_items[0][price_data][unit_amount]"),
         "60000"
     );
-    assert_eq!(received[1].idempotency_key, format!("checkout-{invoice}-1"));
+    assert!(
+        received[1]
+            .idempotency_key
+            .starts_with(&format!("checkout-{invoice}-1-")),
+        "{received:?}"
+    );
 
     // The new session is reused while the amount stays the same.
     let third = portal.post_form(&path, "", false).await;
@@ -403,5 +434,34 @@ async fn mark_paid_during_stalled_checkout() {
     assert!(
         marked_for_expiry,
         "the session for the paid invoice stays payable"
+    );
+}
+
+#[tokio::test]
+async fn edit_after_lost_response_gets_new_key() {
+    let (portal, mock, invoice) = connected_portal().await;
+    let path = format!("{}/invoices/{invoice}/pay", portal.page());
+    // Stripe creates the session, but its response never arrives, so no
+    // session is stored and the next request uses the same count.
+    mock.fail_after_create.store(true, Ordering::SeqCst);
+    let lost = portal.post_form(&path, "", false).await;
+    assert_eq!(lost.status, StatusCode::INTERNAL_SERVER_ERROR);
+
+    portal
+        .add_invoice("deposit", 60_000, "2099-01-31", false)
+        .await;
+    let retried = portal.post_form(&path, "", false).await;
+    assert_eq!(retried.status, StatusCode::SEE_OTHER, "{}", retried.text());
+    assert_eq!(
+        retried.header(header::LOCATION),
+        "https://checkout.stripe.test/c/pay/cs_test_mock_1"
+    );
+
+    let received = mock.received();
+    assert_eq!(received.len(), 2);
+    assert_ne!(received[0].idempotency_key, received[1].idempotency_key);
+    assert_eq!(
+        field(&received[1], "line_items[0][price_data][unit_amount]"),
+        "60000"
     );
 }
