@@ -635,11 +635,24 @@ async fn replaced_subscription_leaves_plan_alone() {
     assert_eq!(plan(&snapshot(&app).await), active_on_b);
 
     // A's dunning goes on after B replaced it, and an old A event arrives late.
+    // An A object without `created` gives no proof that A is newer than B.
+    let mut a_without_created: Value = serde_json::from_slice(&subscription_event(
+        "evt_a_without_created",
+        "sub_A",
+        1_000,
+        "past_due",
+        4_500,
+    ))
+    .expect("event JSON");
+    if let Some(object) = a_without_created["data"]["object"].as_object_mut() {
+        object.remove("created");
+    }
     let late = [
         subscription_event("evt_a_past_due_after", "sub_A", 1_000, "past_due", 4_000),
         subscription_event("evt_a_past_due_before", "sub_A", 1_000, "past_due", 2_500),
         subscription_event("evt_a_same_second", "sub_A", 1_000, "past_due", 3_001),
         subscription_event("evt_a_unpaid", "sub_A", 1_000, "unpaid", 5_000),
+        a_without_created.to_string().into_bytes(),
     ];
     for body in &late {
         let (status, answer) = deliver_signed(&client, &app, body).await;

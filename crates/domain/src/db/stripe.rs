@@ -261,8 +261,9 @@ pub struct SubscriptionChange<'a> {
     pub period_end: Option<DateTime<Utc>>,
     /// The event's `created`, in Unix seconds.
     pub event_created: i64,
-    /// The subscription object's `created`, in Unix seconds.
-    pub subscription_created: i64,
+    /// The subscription object's `created`, in Unix seconds, when the event
+    /// carries it.
+    pub subscription_created: Option<i64>,
 }
 
 /// Applies a subscription change unless the studio already reflects a newer
@@ -271,10 +272,11 @@ pub struct SubscriptionChange<'a> {
 /// delivery order.
 ///
 /// An event of a subscription other than the studio's current one applies
-/// only when that subscription was created after the current one. So a
-/// replaced subscription's late or continuing events never move the plan
-/// back, such as past due while its dunning runs, then cancelled. Its cancellation
-/// is ignored in any case. Returns whether the change was applied.
+/// only when that subscription was created after the current one, and never
+/// when its `created` is missing. So a replaced subscription's late or
+/// continuing events never move the plan back, such as past due while its
+/// dunning runs, then cancelled. Its cancellation is ignored in any case.
+/// Returns whether the change was applied.
 pub async fn apply_subscription(
     tx: &mut TenantTx,
     change: &SubscriptionChange<'_>,
@@ -293,7 +295,7 @@ pub async fn apply_subscription(
                 OR (plan_event_created = $6 AND app_plan_rank(plan_status) < app_plan_rank($1))) \
            AND ($1 <> 'cancelled' OR stripe_subscription_id IS NULL OR stripe_subscription_id = $2) \
            AND (stripe_subscription_id IS NULL OR stripe_subscription_id = $2 \
-                OR $7 > coalesce(plan_subscription_created, plan_event_created))",
+                OR $7::bigint > coalesce(plan_subscription_created, plan_event_created))",
     )
     .bind(change.status.as_str())
     .bind(change.subscription_id)

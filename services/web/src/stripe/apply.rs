@@ -408,7 +408,7 @@ async fn subscription_changed(state: &AppState, event: &Event) -> anyhow::Result
         trial_end: subscription.trial_end.map(unix),
         period_end: subscription.current_period_end().map(unix),
         event_created: event.created,
-        subscription_created: subscription.created.unwrap_or(event.created),
+        subscription_created: subscription.created,
     };
     if store::apply_subscription(&mut tx, &change).await? {
         tracing::info!(tenant.id = %tenant, plan_status = status.as_str(), "plan status changed");
