@@ -821,3 +821,74 @@ async fn checkout_payment_queues_one_receipt() {
     deliver_signed(&client, &app, &fixture("04_charge.refunded.json")).await;
     assert_eq!(notices_of(&app, "payment_receipt").await.len(), 1);
 }
+
+#[tokio::test]
+async fn unstorable_events_are_acknowledged() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    // Studio A owns the customer, and studio B has none yet, so storing the
+    // customer on B would break the one-studio-per-customer constraint.
+    let mut admin = admin(&app).await;
+    sqlx::query(
+        "UPDATE tenants SET stripe_customer_id = CASE WHEN id = $1 THEN 'cus_of_studio_a' END",
+    )
+    .bind(uuid::Uuid::parse_str(STUDIO_A).expect("studio id"))
+    .execute(&mut admin)
+    .await
+    .expect("set customers");
+
+    let long_id = "evt_".to_owned() + &"x".repeat(20_000);
+    let mut nul_in_id = event_from("02_payment_intent.succeeded.json", "evt_nul\u{0}id");
+    nul_in_id["type"] = json!("payment_intent.succeeded");
+    let long_id_event = event_from("02_payment_intent.succeeded.json", &long_id);
+    let mut nul_in_type = event_from("02_payment_intent.succeeded.json", "evt_nul_type");
+    nul_in_type["type"] = json!("payment_intent.succeeded\u{0}");
+    let mut nul_in_code = event_from("03_payment_intent.payment_failed.json", "evt_nul_code");
+    nul_in_code["data"]["object"]["last_payment_error"]["code"] = json!("card\u{0}declined");
+    let mut nul_in_currency = event_from("02_payment_intent.succeeded.json", "evt_nul_currency");
+    nul_in_currency["data"]["object"]["currency"] = json!("e\u{0}r");
+    let mut other_customer = event_from(
+        "08_customer.subscription.updated.active_to_past_due.json",
+        "evt_other_customer",
+    );
+    other_customer["data"]["object"]["customer"] = json!("cus_of_studio_a");
+
+    // (event, id it is stored under or None, field named in the detail)
+    let cases = [
+        (nul_in_id, None, ""),
+        (long_id_event, None, ""),
+        (nul_in_type, Some("evt_nul_type"), "type"),
+        (
+            nul_in_code,
+            Some("evt_nul_code"),
+            "data.object.last_payment_error.code",
+        ),
+        (
+            nul_in_currency,
+            Some("evt_nul_currency"),
+            "data.object.currency",
+        ),
+        (
+            other_customer,
+            Some("evt_other_customer"),
+            "data.object.customer",
+        ),
+    ];
+    for (event, stored_id, field) in &cases {
+        let (status, answer) = deliver_signed(&client, &app, event.to_string().as_bytes()).await;
+        assert_eq!(status, 200, "{field}: {answer}");
+        assert_eq!(answer["outcome"], "malformed", "{field}");
+        if let Some(id) = stored_id {
+            let (outcome, detail) = event_record(&app, id).await;
+            assert_eq!(outcome, "malformed", "{id}");
+            let detail = detail.unwrap_or_default();
+            assert!(detail.starts_with(&format!("{field}: ")), "{id}: {detail}");
+        }
+    }
+    assert_eq!(count(&app, "stripe_events").await, 4);
+    assert_eq!(count(&app, "payments").await, 0);
+    let state = snapshot(&app).await;
+    let studio_b = find(&state["tenants"], STUDIO_B);
+    assert_eq!(studio_b["stripe_customer_id"], Value::Null);
+    assert_eq!(studio_b["plan_status"], "trialing");
+}

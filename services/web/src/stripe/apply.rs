@@ -387,6 +387,27 @@ async fn subscription_changed(state: &AppState, event: &Event) -> anyhow::Result
     let Some(tenant) = tenant else {
         return record_only(state, event, "tenant_not_found").await;
     };
+    // A customer id belongs to one studio only, so an event whose metadata
+    // names another studio than the customer's cannot be applied to either.
+    if let Some(customer) = subscription.customer.as_deref()
+        && let Some(owner) = state.db.resolve_stripe_customer(customer).await?
+        && owner != tenant
+    {
+        let malformed = Malformed::new(
+            "customer",
+            format!(
+                "the customer belongs to studio {owner}, but metadata.studio_id names studio {tenant}"
+            ),
+        );
+        return record_malformed(
+            state,
+            &event.id,
+            &event.event_type,
+            event.created,
+            &malformed,
+        )
+        .await;
+    }
     let status = if event.event_type == "customer.subscription.deleted" {
         Some(PlanStatus::Cancelled)
     } else {

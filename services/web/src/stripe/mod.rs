@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod billing;
 pub mod expire;
+pub mod storable;
 pub mod webhook;
 
 use std::sync::Arc;
