@@ -430,9 +430,10 @@ async fn malformed_events_are_acknowledged_once() {
     let checkout = "01_checkout.session.completed.json";
     let intent = "02_payment_intent.succeeded.json";
     let subscription = "08_customer.subscription.updated.active_to_past_due.json";
+    let refund = "04_charge.refunded.json";
     // Fixture, change to the event, and the field the record must name.
     type Change = fn(&mut Value);
-    let cases: [(&str, Change, &str); 11] = [
+    let cases: [(&str, Change, &str); 12] = [
         (
             checkout,
             |e| e["data"]["object"] = json!({"mode": "payment"}),
@@ -484,6 +485,14 @@ async fn malformed_events_are_acknowledged_once() {
             "data.object.metadata.studio_id",
         ),
         (checkout, |e| e["data"] = json!({}), "data.object"),
+        (
+            refund,
+            |e| {
+                e["data"]["object"]["amount"] = json!(5000);
+                e["data"]["object"]["amount_refunded"] = json!(i64::MAX);
+            },
+            "data.object.amount_refunded",
+        ),
     ];
 
     for (i, (name, change, field)) in cases.iter().enumerate() {
@@ -514,11 +523,12 @@ async fn malformed_events_are_acknowledged_once() {
         "checkout.session.completed",
         "payment_intent.succeeded",
         "customer.subscription.updated",
+        "charge.refunded",
     ]
     .iter()
     .map(|event_type| metrics.count(event_type, WebhookOutcome::Malformed))
     .sum();
-    assert_eq!(malformed, 11);
+    assert_eq!(malformed, 12);
     assert_eq!(count(&app, "payments").await, 0);
     let state = snapshot(&app).await;
     assert_eq!(find(&state["invoices"], INVOICE_PAID)["status"], "unpaid");

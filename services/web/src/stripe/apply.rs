@@ -361,6 +361,16 @@ async fn charge_refunded(state: &AppState, event: &Event) -> anyhow::Result<Appl
             Some(charge.amount_refunded.unwrap_or(0)),
         )?,
     };
+    if refund.amount_refunded_minor > refund.payment.amount_minor {
+        return Err(Malformed::new(
+            "amount_refunded",
+            format!(
+                "{} is more than the charge's amount of {}; a charge cannot refund more than it took",
+                refund.amount_refunded_minor, refund.payment.amount_minor
+            ),
+        )
+        .into());
+    }
     let outcome = store::record_refund(&mut tx, &refund).await?;
     // A refund that reveals a lost payment marks the invoice paid, but a
     // receipt sent together with the refund would confuse the client.
