@@ -902,3 +902,23 @@ async fn unstorable_events_are_acknowledged() {
     assert_eq!(studio_b["stripe_customer_id"], Value::Null);
     assert_eq!(studio_b["plan_status"], "trialing");
 }
+
+#[tokio::test]
+async fn refund_first_queues_one_receipt() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    let order = [
+        "04_charge.refunded.json",
+        "01_checkout.session.completed.json",
+        "02_payment_intent.succeeded.json",
+    ];
+    for name in order {
+        let (status, answer) = deliver_signed(&client, &app, &fixture(name)).await;
+        assert_eq!(status, 200, "{name}: {answer}");
+    }
+    let queued = notices_of(&app, "payment_receipt").await;
+    assert_eq!(
+        queued,
+        vec![(STUDIO_A.to_owned(), Some(INVOICE_PAID.to_owned()))]
+    );
+}

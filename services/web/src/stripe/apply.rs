@@ -253,7 +253,7 @@ async fn checkout_completed(state: &AppState, event: &Event) -> anyhow::Result<A
         paid_at: unix(event.created),
     };
     let outcome = store::record_payment(&mut tx, &payment).await?;
-    payment_result(state, tx, event, invoice, outcome, Receipt::Send).await
+    payment_result(state, tx, event, invoice, outcome).await
 }
 
 async fn checkout_expired(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
@@ -298,7 +298,7 @@ async fn payment_succeeded(state: &AppState, event: &Event) -> anyhow::Result<Ap
         paid_at: unix(event.created),
     };
     let outcome = store::record_payment(&mut tx, &payment).await?;
-    payment_result(state, tx, event, invoice, outcome, Receipt::Send).await
+    payment_result(state, tx, event, invoice, outcome).await
 }
 
 async fn payment_failed(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
@@ -372,9 +372,9 @@ async fn charge_refunded(state: &AppState, event: &Event) -> anyhow::Result<Appl
         .into());
     }
     let outcome = store::record_refund(&mut tx, &refund).await?;
-    // A refund that reveals a lost payment marks the invoice paid, but a
-    // receipt sent together with the refund would confuse the client.
-    payment_result(state, tx, event, invoice, outcome, Receipt::Skip).await
+    // A refund that arrives before the payment's own reports marks the
+    // invoice paid, so it queues the receipt, which those reports then skip.
+    payment_result(state, tx, event, invoice, outcome).await
 }
 
 async fn subscription_changed(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
@@ -471,13 +471,6 @@ async fn account_updated(state: &AppState, event: &Event) -> anyhow::Result<Appl
     finish(tx, event, Applied::Applied("applied")).await
 }
 
-/// Whether marking an invoice paid queues the client's receipt.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Receipt {
-    Send,
-    Skip,
-}
-
 /// Finishes a payment event: queues the client's receipt when the invoice
 /// became paid, stores the outcome, commits, and notifies open portal pages
 /// that the invoice changed.
@@ -487,11 +480,10 @@ async fn payment_result(
     event: &Event,
     invoice: InvoiceId,
     outcome: PaymentOutcome,
-    receipt: Receipt,
 ) -> anyhow::Result<Applied> {
     // Only the report that moves the invoice to paid queues a receipt, and
     // the invoice row lock in record_payment lets one report do that.
-    let notice = if outcome == PaymentOutcome::MarkedPaid && receipt == Receipt::Send {
+    let notice = if outcome == PaymentOutcome::MarkedPaid {
         notices::queue_payment_receipt(&mut tx, invoice).await?
     } else {
         None
