@@ -827,8 +827,11 @@ async fn checkout_payment_queues_one_receipt() {
         queued,
         vec![(STUDIO_A.to_owned(), Some(INVOICE_PAID.to_owned()))]
     );
-    // A refund reported afterwards sends nothing more.
-    deliver_signed(&client, &app, &fixture("04_charge.refunded.json")).await;
+    // A refund reported afterwards counts as applied and sends nothing more.
+    let (_, refunded) = deliver_signed(&client, &app, &fixture("04_charge.refunded.json")).await;
+    assert_eq!(refunded["outcome"], "refund_recorded");
+    let metrics = &app.state.stripe.metrics;
+    assert_eq!(metrics.count("charge.refunded", WebhookOutcome::Applied), 1);
     assert_eq!(notices_of(&app, "payment_receipt").await.len(), 1);
 }
 

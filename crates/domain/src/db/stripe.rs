@@ -421,6 +421,15 @@ pub struct RefundReported<'a> {
     pub amount_refunded_minor: i64,
 }
 
+/// The result of recording a refund.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefundOutcome {
+    /// The result of recording the payment that the refund proves.
+    pub payment: PaymentOutcome,
+    /// Whether the payment's refunded total grew.
+    pub refund_grew: bool,
+}
+
 /// Records the refunded total of a payment. Totals only grow, so an older
 /// refund event arriving after a newer one changes nothing. A refund proves
 /// the payment happened, so a payment whose own webhook was lost is recorded
@@ -428,14 +437,17 @@ pub struct RefundReported<'a> {
 pub async fn record_refund(
     tx: &mut TenantTx,
     refund: &RefundReported<'_>,
-) -> Result<PaymentOutcome, DomainError> {
-    let outcome = record_payment(tx, &refund.payment).await?;
-    if outcome == PaymentOutcome::InvoiceNotFound {
-        return Ok(outcome);
+) -> Result<RefundOutcome, DomainError> {
+    let payment = record_payment(tx, &refund.payment).await?;
+    if payment == PaymentOutcome::InvoiceNotFound {
+        return Ok(RefundOutcome {
+            payment,
+            refund_grew: false,
+        });
     }
-    sqlx::query(
-        "UPDATE payments SET amount_refunded_minor = greatest(amount_refunded_minor, $2) \
-         WHERE payment_intent_id = $1",
+    let grown = sqlx::query(
+        "UPDATE payments SET amount_refunded_minor = $2 \
+         WHERE payment_intent_id = $1 AND amount_refunded_minor < $2",
     )
     .bind(refund.payment.payment_intent_id)
     .bind(refund.amount_refunded_minor)
@@ -450,7 +462,10 @@ pub async fn record_refund(
     .bind(refund.payment.invoice_id)
     .execute(tx.conn())
     .await?;
-    Ok(outcome)
+    Ok(RefundOutcome {
+        payment,
+        refund_grew: grown.rows_affected() > 0,
+    })
 }
 
 /// Records why the latest payment attempt on an unpaid invoice failed, such

@@ -253,7 +253,7 @@ async fn checkout_completed(state: &AppState, event: &Event) -> anyhow::Result<A
         paid_at: unix(event.created),
     };
     let outcome = store::record_payment(&mut tx, &payment).await?;
-    payment_result(state, tx, event, invoice, outcome).await
+    payment_result(state, tx, event, invoice, outcome, false).await
 }
 
 async fn checkout_expired(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
@@ -298,7 +298,7 @@ async fn payment_succeeded(state: &AppState, event: &Event) -> anyhow::Result<Ap
         paid_at: unix(event.created),
     };
     let outcome = store::record_payment(&mut tx, &payment).await?;
-    payment_result(state, tx, event, invoice, outcome).await
+    payment_result(state, tx, event, invoice, outcome, false).await
 }
 
 async fn payment_failed(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
@@ -374,7 +374,15 @@ async fn charge_refunded(state: &AppState, event: &Event) -> anyhow::Result<Appl
     let outcome = store::record_refund(&mut tx, &refund).await?;
     // A refund that arrives before the payment's own reports marks the
     // invoice paid, so it queues the receipt, which those reports then skip.
-    payment_result(state, tx, event, invoice, outcome).await
+    payment_result(
+        state,
+        tx,
+        event,
+        invoice,
+        outcome.payment,
+        outcome.refund_grew,
+    )
+    .await
 }
 
 async fn subscription_changed(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
@@ -473,13 +481,15 @@ async fn account_updated(state: &AppState, event: &Event) -> anyhow::Result<Appl
 
 /// Finishes a payment event: queues the client's receipt when the invoice
 /// became paid, stores the outcome, commits, and notifies open portal pages
-/// that the invoice changed.
+/// that the invoice changed. `refund_grew` makes a report on a paid invoice
+/// count as applied, because it recorded a refund.
 async fn payment_result(
     state: &AppState,
     mut tx: TenantTx,
     event: &Event,
     invoice: InvoiceId,
     outcome: PaymentOutcome,
+    refund_grew: bool,
 ) -> anyhow::Result<Applied> {
     // Only the report that moves the invoice to paid queues a receipt, and
     // the invoice row lock in record_payment lets one report do that.
@@ -496,6 +506,7 @@ async fn payment_result(
             }
             Applied::Ignored(outcome.as_str())
         }
+        PaymentOutcome::AlreadyPaid if refund_grew => Applied::Applied("refund_recorded"),
         PaymentOutcome::AlreadyPaid | PaymentOutcome::InvoiceNotFound => {
             Applied::Ignored(outcome.as_str())
         }
