@@ -712,10 +712,18 @@ async fn metrics_count_webhook_outcomes() {
     let unknown = json!({"id": "evt_metrics_unknown", "type": "issuing_card.shipped",
                          "created": 1, "data": {"object": {"id": "ic_1"}}});
     deliver_signed(&client, &app, unknown.to_string().as_bytes()).await;
+    // Any signed type string becomes a label only when the webhook handles it.
+    let invented = json!({"id": "evt_metrics_invented", "type": "x".repeat(200),
+                          "created": 1, "data": {"object": {"id": "x_1"}}});
+    deliver_signed(&client, &app, invented.to_string().as_bytes()).await;
     let mut malformed = event_from("02_payment_intent.succeeded.json", "evt_metrics_malformed");
     malformed["data"]["object"]["metadata"] = Value::Null;
     deliver_signed(&client, &app, malformed.to_string().as_bytes()).await;
     deliver(&client, &app, &checkout, Some("t=1,v1=00")).await;
+    let oversized = vec![b' '; proofsheet_web::stripe::webhook::MAX_WEBHOOK_BYTES + 1];
+    let (status, answer) = deliver(&client, &app, &oversized, Some("t=1,v1=00")).await;
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(answer["error"]["code"], "too_large", "{answer}");
 
     let response = client
         .get(format!("{admin_base}/metrics"))
@@ -727,11 +735,12 @@ async fn metrics_count_webhook_outcomes() {
     let expected = [
         r#"proofsheet_stripe_webhook_events_total{event_type="checkout.session.completed",outcome="applied"} 1"#,
         r#"proofsheet_stripe_webhook_events_total{event_type="checkout.session.completed",outcome="duplicate"} 1"#,
-        r#"proofsheet_stripe_webhook_events_total{event_type="issuing_card.shipped",outcome="unhandled_type"} 1"#,
+        r#"proofsheet_stripe_webhook_events_total{event_type="other",outcome="unhandled_type"} 2"#,
         r#"proofsheet_stripe_webhook_events_total{event_type="payment_intent.succeeded",outcome="malformed"} 1"#,
         r#"proofsheet_stripe_webhook_events_total{event_type="unknown",outcome="bad_signature"} 1"#,
-        r#"proofsheet_http_requests_total{route="/webhooks/stripe",status_class="2xx"} 4"#,
-        r#"proofsheet_http_requests_total{route="/webhooks/stripe",status_class="4xx"} 1"#,
+        r#"proofsheet_stripe_webhook_events_total{event_type="unknown",outcome="too_large"} 1"#,
+        r#"proofsheet_http_requests_total{route="/webhooks/stripe",status_class="2xx"} 5"#,
+        r#"proofsheet_http_requests_total{route="/webhooks/stripe",status_class="4xx"} 2"#,
     ];
     for line in expected {
         assert!(

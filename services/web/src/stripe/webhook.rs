@@ -15,6 +15,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use proofsheet_config::Secret;
@@ -36,8 +37,16 @@ pub const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
 const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Handles one webhook delivery.
-pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let stripe = &state.stripe;
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return rejected_body(stripe, &rejection),
+    };
     let secrets = stripe.webhook_secrets();
     if secrets.is_empty() {
         return unavailable(
@@ -114,6 +123,32 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         "Stripe event received"
     );
     acknowledged(outcome.as_str())
+}
+
+/// Responds to a body that could not be read, usually one over
+/// [`MAX_WEBHOOK_BYTES`], in the JSON error shape of the other webhook
+/// errors, and counts it.
+fn rejected_body(stripe: &StripeState, rejection: &BytesRejection) -> Response {
+    let status = rejection.status();
+    let outcome = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        WebhookOutcome::TooLarge
+    } else {
+        WebhookOutcome::Failed
+    };
+    stripe.metrics.record(UNKNOWN_EVENT_TYPE, outcome);
+    tracing::warn!(
+        status = status.as_u16(),
+        reason = %rejection.body_text(),
+        "rejected a Stripe webhook body that could not be read"
+    );
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::TooLarge(format!(
+            "the webhook body is larger than the limit of {MAX_WEBHOOK_BYTES} bytes"
+        ))
+        .into_response();
+    }
+    let body = json!({ "error": { "code": "bad_request", "field": null, "message": rejection.body_text() } });
+    (status, Json(body)).into_response()
 }
 
 fn acknowledged(outcome: &str) -> Response {
