@@ -47,9 +47,14 @@ pub enum SignatureError {
     #[error("no v1 signature matches the body and the signing secret")]
     Mismatch,
     #[error(
-        "the signature timestamp is {age_seconds} s away from now; at most {TOLERANCE_SECONDS} s is accepted"
+        "the signature timestamp is {age_seconds} s old; at most {TOLERANCE_SECONDS} s is accepted"
     )]
-    OutsideTolerance { age_seconds: i64 },
+    TooOld { age_seconds: i64 },
+    #[error(
+        "the signature timestamp is {lead_seconds} s in the future; at most {TOLERANCE_SECONDS} s \
+         is accepted, so check this server's clock"
+    )]
+    InFuture { lead_seconds: i64 },
 }
 
 /// Verifies `header` over the exact request bytes `body` with the endpoint
@@ -79,8 +84,13 @@ pub fn verify(
     }
 
     let age_seconds = now.saturating_sub(timestamp);
-    if age_seconds.abs() > TOLERANCE_SECONDS {
-        return Err(SignatureError::OutsideTolerance { age_seconds });
+    if age_seconds > TOLERANCE_SECONDS {
+        return Err(SignatureError::TooOld { age_seconds });
+    }
+    if age_seconds < -TOLERANCE_SECONDS {
+        return Err(SignatureError::InFuture {
+            lead_seconds: timestamp.saturating_sub(now),
+        });
     }
     Ok(timestamp)
 }
@@ -213,9 +223,13 @@ mod tests {
         assert!(verify(Some(&header), b"{}", SECRET, 1_300).is_ok());
         assert_eq!(
             verify(Some(&header), b"{}", SECRET, 1_301),
-            Err(SignatureError::OutsideTolerance { age_seconds: 301 })
+            Err(SignatureError::TooOld { age_seconds: 301 })
         );
-        assert!(verify(Some(&header), b"{}", SECRET, 699).is_err());
+        assert!(verify(Some(&header), b"{}", SECRET, 700).is_ok());
+        let early = verify(Some(&header), b"{}", SECRET, 600);
+        assert_eq!(early, Err(SignatureError::InFuture { lead_seconds: 400 }));
+        let message = early.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("400 s in the future"), "{message}");
     }
 
     #[test]
@@ -285,7 +299,7 @@ mod tests {
         let appended = format!("{at_1000},t=5000");
         assert_eq!(
             verify(Some(&appended), b"{}", SECRET, 5_000),
-            Err(SignatureError::OutsideTolerance { age_seconds: 4_000 })
+            Err(SignatureError::TooOld { age_seconds: 4_000 })
         );
         // A fresh t put first is what the signature must cover, and it does not.
         let prepended = format!("t=5000,{at_1000}");

@@ -934,3 +934,27 @@ async fn refund_first_queues_one_receipt() {
         vec![(STUDIO_A.to_owned(), Some(INVOICE_PAID.to_owned()))]
     );
 }
+
+#[tokio::test]
+async fn cancelled_plan_gets_no_past_due_notice() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    for name in [
+        "05_customer.subscription.created.trialing.json",
+        "09_customer.subscription.deleted.canceled.json",
+    ] {
+        let (status, answer) = deliver_signed(&client, &app, &fixture(name)).await;
+        assert_eq!(status, 200, "{name}: {answer}");
+    }
+    let state = snapshot(&app).await;
+    assert_eq!(
+        find(&state["tenants"], STUDIO_B)["plan_status"],
+        "cancelled"
+    );
+
+    let failed = fixture("07_invoice.payment_failed.json");
+    let (status, answer) = deliver_signed(&client, &app, &failed).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "plan_cancelled");
+    assert!(notices_of(&app, "plan_payment_failed").await.is_empty());
+}

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use proofsheet_domain::db::stripe::{
     self as store, PaymentOutcome, PaymentReceived, PlanStatus, RefundReported, SubscriptionChange,
 };
-use proofsheet_domain::db::{TenantTx, invoices, notices};
+use proofsheet_domain::db::{TenantTx, invoices, notices, tenants};
 use proofsheet_domain::{InvoiceId, ProjectId, TenantId};
 use proofsheet_jobs::live::{self, ProjectEvent};
 use proofsheet_stripe::Event;
@@ -552,6 +552,11 @@ async fn plan_payment_failed(state: &AppState, event: &Event) -> anyhow::Result<
     };
     if !ours {
         return finish(tx, event, Applied::Ignored("not_current_subscription")).await;
+    }
+    // Stripe can report a final failed payment after the subscription was
+    // deleted. A cancelled plan is not past due, so the notice would be false.
+    if tenants::current(&mut tx).await?.plan_status == PlanStatus::Cancelled.as_str() {
+        return finish(tx, event, Applied::Ignored("plan_cancelled")).await;
     }
 
     let notice = notices::queue_plan_payment_failed(&mut tx, &event.id).await?;
