@@ -23,6 +23,37 @@ impl Currency {
         self.0.exponent().map(u32::from).unwrap_or(0)
     }
 
+    /// Formats any amount of minor units for people, as [`Money::display`]
+    /// does, including amounts outside the bounds of an invoice, such as
+    /// payments and refunds that Stripe reports.
+    pub fn display_amount(self, amount_minor: i64) -> String {
+        let digits = self.minor_digits();
+        let scale = 10_u64.pow(digits);
+        let sign = if amount_minor < 0 { "-" } else { "" };
+        let abs = amount_minor.unsigned_abs();
+        let major = abs / scale;
+        let minor = abs % scale;
+
+        let mut grouped = String::new();
+        let major_digits = major.to_string();
+        for (i, ch) in major_digits.chars().enumerate() {
+            if i > 0 && (major_digits.len() - i).is_multiple_of(3) {
+                grouped.push(',');
+            }
+            grouped.push(ch);
+        }
+
+        let prefix = self.prefix();
+        if digits == 0 {
+            format!("{sign}{prefix}{grouped}")
+        } else {
+            format!(
+                "{sign}{prefix}{grouped}.{minor:0width$}",
+                width = digits as usize
+            )
+        }
+    }
+
     /// The prefix of a formatted amount: a symbol people read without doubt
     /// for the most used currencies, otherwise the code and a space. The ISO
     /// table's symbols are ambiguous or dated for many codes (`₣` for CHF).
@@ -185,31 +216,7 @@ impl Money {
     /// Formats for people: currency symbol, thousands separators and exactly
     /// the currency's minor digits, e.g. `€1,250.00`, `¥5,000`, `CHF 80.50`.
     pub fn display(&self) -> String {
-        let digits = self.currency.minor_digits();
-        let scale = 10_i64.pow(digits);
-        let sign = if self.amount_minor < 0 { "-" } else { "" };
-        let abs = self.amount_minor.unsigned_abs();
-        let major = abs / scale.unsigned_abs();
-        let minor = abs % scale.unsigned_abs();
-
-        let mut grouped = String::new();
-        let major_digits = major.to_string();
-        for (i, ch) in major_digits.chars().enumerate() {
-            if i > 0 && (major_digits.len() - i).is_multiple_of(3) {
-                grouped.push(',');
-            }
-            grouped.push(ch);
-        }
-
-        let prefix = self.currency.prefix();
-        if digits == 0 {
-            format!("{sign}{prefix}{grouped}")
-        } else {
-            format!(
-                "{sign}{prefix}{grouped}.{minor:0width$}",
-                width = digits as usize
-            )
-        }
+        self.currency.display_amount(self.amount_minor)
     }
 }
 
@@ -232,6 +239,14 @@ mod tests {
         assert_eq!(money(125_000, "EUR").display(), "€1,250.00");
         assert_eq!(money(5, "USD").display(), "$0.05");
         assert_eq!(money(123_456_789, "GBP").display(), "£1,234,567.89");
+    }
+
+    #[test]
+    fn formats_amounts_beyond_invoice_bounds() {
+        let euro: Currency = "EUR".parse().expect("known currency");
+        assert_eq!(euro.display_amount(i64::MAX), "€92,233,720,368,547,758.07");
+        assert_eq!(euro.display_amount(0), "€0.00");
+        assert_eq!(euro.display_amount(-150), "-€1.50");
     }
 
     #[test]

@@ -72,12 +72,10 @@ impl PlanStanding {
                  (/settings#plan) to create projects again",
                 ended_at.with_timezone(&tz).format("%-d %B %Y")
             ),
-            PlanStanding::PastDue => {
-                "the plan is past due because its last payment failed. Update \
+            PlanStanding::PastDue => "the plan is past due after a failed payment. Update \
                  the card with Manage billing under Settings → Plan (/settings#plan); projects \
                  can be created again once Stripe collects the payment"
-                    .to_owned()
-            }
+                .to_owned(),
             PlanStanding::Cancelled => "the plan is cancelled. Subscribe again under \
                  Settings → Plan (/settings#plan) to create projects again"
                 .to_owned(),
@@ -185,6 +183,20 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("/settings#plan"), "{message}");
+    }
+
+    #[test]
+    fn past_due_message_reads_once() {
+        let message = PlanStanding::PastDue
+            .new_project_block(chrono_tz::UTC)
+            .unwrap_or_default();
+        assert!(
+            message.starts_with(
+                "New projects cannot be created because the plan is past due after a failed payment."
+            ),
+            "{message}"
+        );
+        assert_eq!(message.matches("because").count(), 1, "{message}");
     }
 
     #[test]

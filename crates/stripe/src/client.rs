@@ -79,8 +79,11 @@ pub struct InvoiceCheckout<'a> {
     pub currency: &'a str,
     pub success_url: &'a str,
     pub cancel_url: &'a str,
-    /// Same key, same session: Stripe returns the first result for 24 hours.
-    pub idempotency_key: &'a str,
+    /// Start of the idempotency key. The client appends a hash of the
+    /// account and the request parameters, because Stripe rejects a key
+    /// reused with other parameters (400 `idempotency_error`) for 24 hours.
+    /// The same prefix and parameters get the same session back.
+    pub idempotency_prefix: &'a str,
 }
 
 /// What a studio subscribes to through Checkout.
@@ -92,6 +95,21 @@ pub struct PlanCheckout<'a> {
     pub success_url: &'a str,
     pub cancel_url: &'a str,
     pub idempotency_key: &'a str,
+}
+
+/// Returns the first 128 bits of the SHA-256 of the account and form
+/// parameters, in hex. Each part goes in after its length, so distinct
+/// parameter lists never feed the hash the same bytes.
+fn request_hash(account: &str, form: &[(String, String)]) -> String {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let parts = form
+        .iter()
+        .flat_map(|(name, value)| [name.as_str(), value.as_str()]);
+    for part in std::iter::once(account).chain(parts) {
+        context.update(&(part.len() as u64).to_le_bytes());
+        context.update(part.as_bytes());
+    }
+    hex::encode(&context.finish().as_ref()[..16])
 }
 
 impl StripeClient {
@@ -190,10 +208,15 @@ impl StripeClient {
                 checkout.invoice_id.to_owned(),
             ));
         }
+        let idempotency_key = format!(
+            "{}-{}",
+            checkout.idempotency_prefix,
+            request_hash(checkout.account, &form)
+        );
         self.post(
             "/v1/checkout/sessions",
             Some(checkout.account),
-            Some(checkout.idempotency_key),
+            Some(&idempotency_key),
             &form,
         )
         .await

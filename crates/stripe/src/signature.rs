@@ -8,15 +8,24 @@
 //! (`stripe/_webhook.py`). Items are split on `,` and never trimmed. An
 //! item's key is the text before its first `=`, and its value is the text
 //! up to the next `=`. The first `t` item is the timestamp, and a `v1` must
-//! equal the expected lowercase hex digest exactly. One difference is
-//! deliberate: stripe-python accepts any timestamp in the future, but this
-//! module also rejects one more than [`TOLERANCE_SECONDS`] ahead.
+//! equal the expected lowercase hex digest exactly. The digest is computed
+//! once and compared with each `v1` in constant time, as stripe-python does.
+//! Two differences are deliberate: stripe-python accepts any timestamp in the
+//! future, but this module also rejects one more than [`TOLERANCE_SECONDS`]
+//! ahead, and it rejects a header of more than [`MAX_HEADER_ITEMS`] items.
 
 use ring::hmac;
+use subtle::ConstantTimeEq;
 
 /// Maximum age, and maximum lead, of a signature's timestamp: Stripe's
 /// libraries default to 300 seconds.
 pub const TOLERANCE_SECONDS: i64 = 300;
+
+/// Maximum number of comma-separated items in a `Stripe-Signature` header.
+/// Stripe sends a `t` item, one `v1` item per active signing secret and, in
+/// test mode, a `v0` item, so 16 leaves ample room while bounding the work
+/// an unsigned request can cause.
+pub const MAX_HEADER_ITEMS: usize = 16;
 
 /// Why a webhook request was rejected. The messages name the problem and
 /// never echo the header, which carries signatures.
@@ -28,14 +37,24 @@ pub enum SignatureError {
     MissingTimestamp,
     #[error("the Stripe-Signature header has a t or v1 item without '='")]
     MalformedItem,
+    #[error(
+        "the Stripe-Signature header has more than {MAX_HEADER_ITEMS} comma-separated items; \
+         Stripe sends a t item and one v1 item per active signing secret"
+    )]
+    TooManyItems,
     #[error("the Stripe-Signature header has no v1= signature")]
     MissingSignature,
     #[error("no v1 signature matches the body and the signing secret")]
     Mismatch,
     #[error(
-        "the signature timestamp is {age_seconds} s away from now; at most {TOLERANCE_SECONDS} s is accepted"
+        "the signature timestamp is {age_seconds} s old; at most {TOLERANCE_SECONDS} s is accepted"
     )]
-    OutsideTolerance { age_seconds: i64 },
+    TooOld { age_seconds: i64 },
+    #[error(
+        "the signature timestamp is {lead_seconds} s in the future; at most {TOLERANCE_SECONDS} s \
+         is accepted, so check this server's clock"
+    )]
+    InFuture { lead_seconds: i64 },
 }
 
 /// Verifies `header` over the exact request bytes `body` with the endpoint
@@ -54,19 +73,24 @@ pub fn verify(
     let header = header.ok_or(SignatureError::MissingHeader)?;
     let (timestamp, signatures) = parse_header(header)?;
 
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
-    let message = signed_payload(timestamp, body);
-    let matched = signatures.iter().any(|signature| {
-        is_lowercase_hex(signature)
-            && hex::decode(signature).is_ok_and(|tag| hmac::verify(&key, &message, &tag).is_ok())
+    let expected = hex::encode(expected_tag(timestamp, body, secret));
+    // Every entry is compared, so the time taken does not tell which one
+    // matched. A length difference returns early, but the length is public.
+    let matched = signatures.iter().fold(false, |matched, signature| {
+        matched | bool::from(signature.as_bytes().ct_eq(expected.as_bytes()))
     });
     if !matched {
         return Err(SignatureError::Mismatch);
     }
 
     let age_seconds = now.saturating_sub(timestamp);
-    if age_seconds.abs() > TOLERANCE_SECONDS {
-        return Err(SignatureError::OutsideTolerance { age_seconds });
+    if age_seconds > TOLERANCE_SECONDS {
+        return Err(SignatureError::TooOld { age_seconds });
+    }
+    if age_seconds < -TOLERANCE_SECONDS {
+        return Err(SignatureError::InFuture {
+            lead_seconds: timestamp.saturating_sub(now),
+        });
     }
     Ok(timestamp)
 }
@@ -76,6 +100,9 @@ pub fn verify(
 /// `v0` (Stripe's test scheme) and unknown keys are ignored, so neither can
 /// stand in for `v1`.
 fn parse_header(header: &str) -> Result<(i64, Vec<&str>), SignatureError> {
+    if header.split(',').nth(MAX_HEADER_ITEMS).is_some() {
+        return Err(SignatureError::TooManyItems);
+    }
     let mut timestamp = None;
     let mut signatures = Vec::new();
     for item in header.split(',') {
@@ -121,18 +148,17 @@ fn parse_timestamp(value: &str) -> Option<i64> {
     trimmed.replace('_', "").parse().ok()
 }
 
-fn is_lowercase_hex(value: &str) -> bool {
-    value
-        .bytes()
-        .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 /// Builds a `Stripe-Signature` header for `body` at `timestamp`, the way
 /// Stripe signs its deliveries. Used by tests and benchmarks.
 pub fn sign(body: &[u8], secret: &str, timestamp: i64) -> String {
+    let tag = expected_tag(timestamp, body, secret);
+    format!("t={timestamp},v1={}", hex::encode(tag))
+}
+
+/// Computes the HMAC-SHA256 tag of `"<timestamp>." + body` under `secret`.
+fn expected_tag(timestamp: i64, body: &[u8], secret: &str) -> hmac::Tag {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
-    let tag = hmac::sign(&key, &signed_payload(timestamp, body));
-    format!("t={timestamp},v1={}", hex::encode(tag.as_ref()))
+    hmac::sign(&key, &signed_payload(timestamp, body))
 }
 
 fn signed_payload(timestamp: i64, body: &[u8]) -> Vec<u8> {
@@ -164,6 +190,25 @@ mod tests {
     }
 
     #[test]
+    fn header_items_are_capped() {
+        let good = sign(b"{}", SECRET, 1_000);
+        let bad = "ab".repeat(32);
+        let at_cap = format!(
+            "{good}{}",
+            format!(",v1={bad}").repeat(MAX_HEADER_ITEMS - 2)
+        );
+        assert_eq!(verify(Some(&at_cap), b"{}", SECRET, 1_000), Ok(1_000));
+
+        let over_cap = format!("{good}{}", format!(",v1={bad}").repeat(1_200));
+        assert_eq!(
+            verify(Some(&over_cap), b"{}", SECRET, 1_000),
+            Err(SignatureError::TooManyItems)
+        );
+        let message = SignatureError::TooManyItems.to_string();
+        assert!(message.contains("more than 16"), "{message}");
+    }
+
+    #[test]
     fn v0_signature_alone_is_rejected() {
         let good = sign(b"{}", SECRET, 1_000).replace("v1=", "v0=");
         assert_eq!(
@@ -178,9 +223,13 @@ mod tests {
         assert!(verify(Some(&header), b"{}", SECRET, 1_300).is_ok());
         assert_eq!(
             verify(Some(&header), b"{}", SECRET, 1_301),
-            Err(SignatureError::OutsideTolerance { age_seconds: 301 })
+            Err(SignatureError::TooOld { age_seconds: 301 })
         );
-        assert!(verify(Some(&header), b"{}", SECRET, 699).is_err());
+        assert!(verify(Some(&header), b"{}", SECRET, 700).is_ok());
+        let early = verify(Some(&header), b"{}", SECRET, 600);
+        assert_eq!(early, Err(SignatureError::InFuture { lead_seconds: 400 }));
+        let message = early.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("400 s in the future"), "{message}");
     }
 
     #[test]
@@ -250,7 +299,7 @@ mod tests {
         let appended = format!("{at_1000},t=5000");
         assert_eq!(
             verify(Some(&appended), b"{}", SECRET, 5_000),
-            Err(SignatureError::OutsideTolerance { age_seconds: 4_000 })
+            Err(SignatureError::TooOld { age_seconds: 4_000 })
         );
         // A fresh t put first is what the signature must cover, and it does not.
         let prepended = format!("t=5000,{at_1000}");

@@ -92,6 +92,10 @@ impl AppState {
         &self.inner.pubsub
     }
 
+    pub(crate) fn queues(&self) -> &Queues {
+        &self.inner.queues
+    }
+
     pub(crate) fn namespace(&self) -> &str {
         self.inner.queues.namespace()
     }

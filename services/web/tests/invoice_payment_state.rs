@@ -94,7 +94,8 @@ async fn record_stripe_reports(app: &common::TestApp, studio: &Studio) {
     let outcome = store::record_refund(&mut tx, &refund)
         .await
         .expect("refund");
-    assert_eq!(outcome, PaymentOutcome::MarkedPaid);
+    assert_eq!(outcome.payment, PaymentOutcome::MarkedPaid);
+    assert!(outcome.refund_grew);
 
     let failed = store::record_payment_failure(
         &mut tx,

@@ -430,9 +430,10 @@ async fn malformed_events_are_acknowledged_once() {
     let checkout = "01_checkout.session.completed.json";
     let intent = "02_payment_intent.succeeded.json";
     let subscription = "08_customer.subscription.updated.active_to_past_due.json";
+    let refund = "04_charge.refunded.json";
     // Fixture, change to the event, and the field the record must name.
     type Change = fn(&mut Value);
-    let cases: [(&str, Change, &str); 11] = [
+    let cases: [(&str, Change, &str); 12] = [
         (
             checkout,
             |e| e["data"]["object"] = json!({"mode": "payment"}),
@@ -484,6 +485,14 @@ async fn malformed_events_are_acknowledged_once() {
             "data.object.metadata.studio_id",
         ),
         (checkout, |e| e["data"] = json!({}), "data.object"),
+        (
+            refund,
+            |e| {
+                e["data"]["object"]["amount"] = json!(5000);
+                e["data"]["object"]["amount_refunded"] = json!(i64::MAX);
+            },
+            "data.object.amount_refunded",
+        ),
     ];
 
     for (i, (name, change, field)) in cases.iter().enumerate() {
@@ -514,11 +523,12 @@ async fn malformed_events_are_acknowledged_once() {
         "checkout.session.completed",
         "payment_intent.succeeded",
         "customer.subscription.updated",
+        "charge.refunded",
     ]
     .iter()
     .map(|event_type| metrics.count(event_type, WebhookOutcome::Malformed))
     .sum();
-    assert_eq!(malformed, 11);
+    assert_eq!(malformed, 12);
     assert_eq!(count(&app, "payments").await, 0);
     let state = snapshot(&app).await;
     assert_eq!(find(&state["invoices"], INVOICE_PAID)["status"], "unpaid");
@@ -635,11 +645,24 @@ async fn replaced_subscription_leaves_plan_alone() {
     assert_eq!(plan(&snapshot(&app).await), active_on_b);
 
     // A's dunning goes on after B replaced it, and an old A event arrives late.
+    // An A object without `created` gives no proof that A is newer than B.
+    let mut a_without_created: Value = serde_json::from_slice(&subscription_event(
+        "evt_a_without_created",
+        "sub_A",
+        1_000,
+        "past_due",
+        4_500,
+    ))
+    .expect("event JSON");
+    if let Some(object) = a_without_created["data"]["object"].as_object_mut() {
+        object.remove("created");
+    }
     let late = [
         subscription_event("evt_a_past_due_after", "sub_A", 1_000, "past_due", 4_000),
         subscription_event("evt_a_past_due_before", "sub_A", 1_000, "past_due", 2_500),
         subscription_event("evt_a_same_second", "sub_A", 1_000, "past_due", 3_001),
         subscription_event("evt_a_unpaid", "sub_A", 1_000, "unpaid", 5_000),
+        a_without_created.to_string().into_bytes(),
     ];
     for body in &late {
         let (status, answer) = deliver_signed(&client, &app, body).await;
@@ -689,10 +712,18 @@ async fn metrics_count_webhook_outcomes() {
     let unknown = json!({"id": "evt_metrics_unknown", "type": "issuing_card.shipped",
                          "created": 1, "data": {"object": {"id": "ic_1"}}});
     deliver_signed(&client, &app, unknown.to_string().as_bytes()).await;
+    // Any signed type string becomes a label only when the webhook handles it.
+    let invented = json!({"id": "evt_metrics_invented", "type": "x".repeat(200),
+                          "created": 1, "data": {"object": {"id": "x_1"}}});
+    deliver_signed(&client, &app, invented.to_string().as_bytes()).await;
     let mut malformed = event_from("02_payment_intent.succeeded.json", "evt_metrics_malformed");
     malformed["data"]["object"]["metadata"] = Value::Null;
     deliver_signed(&client, &app, malformed.to_string().as_bytes()).await;
     deliver(&client, &app, &checkout, Some("t=1,v1=00")).await;
+    let oversized = vec![b' '; proofsheet_web::stripe::webhook::MAX_WEBHOOK_BYTES + 1];
+    let (status, answer) = deliver(&client, &app, &oversized, Some("t=1,v1=00")).await;
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(answer["error"]["code"], "too_large", "{answer}");
 
     let response = client
         .get(format!("{admin_base}/metrics"))
@@ -704,11 +735,12 @@ async fn metrics_count_webhook_outcomes() {
     let expected = [
         r#"proofsheet_stripe_webhook_events_total{event_type="checkout.session.completed",outcome="applied"} 1"#,
         r#"proofsheet_stripe_webhook_events_total{event_type="checkout.session.completed",outcome="duplicate"} 1"#,
-        r#"proofsheet_stripe_webhook_events_total{event_type="issuing_card.shipped",outcome="unhandled_type"} 1"#,
+        r#"proofsheet_stripe_webhook_events_total{event_type="other",outcome="unhandled_type"} 2"#,
         r#"proofsheet_stripe_webhook_events_total{event_type="payment_intent.succeeded",outcome="malformed"} 1"#,
         r#"proofsheet_stripe_webhook_events_total{event_type="unknown",outcome="bad_signature"} 1"#,
-        r#"proofsheet_http_requests_total{route="/webhooks/stripe",status_class="2xx"} 4"#,
-        r#"proofsheet_http_requests_total{route="/webhooks/stripe",status_class="4xx"} 1"#,
+        r#"proofsheet_stripe_webhook_events_total{event_type="unknown",outcome="too_large"} 1"#,
+        r#"proofsheet_http_requests_total{route="/webhooks/stripe",status_class="2xx"} 5"#,
+        r#"proofsheet_http_requests_total{route="/webhooks/stripe",status_class="4xx"} 2"#,
     ];
     for line in expected {
         assert!(
@@ -804,7 +836,125 @@ async fn checkout_payment_queues_one_receipt() {
         queued,
         vec![(STUDIO_A.to_owned(), Some(INVOICE_PAID.to_owned()))]
     );
-    // A refund reported afterwards sends nothing more.
-    deliver_signed(&client, &app, &fixture("04_charge.refunded.json")).await;
+    // A refund reported afterwards counts as applied and sends nothing more.
+    let (_, refunded) = deliver_signed(&client, &app, &fixture("04_charge.refunded.json")).await;
+    assert_eq!(refunded["outcome"], "refund_recorded");
+    let metrics = &app.state.stripe.metrics;
+    assert_eq!(metrics.count("charge.refunded", WebhookOutcome::Applied), 1);
     assert_eq!(notices_of(&app, "payment_receipt").await.len(), 1);
+}
+
+#[tokio::test]
+async fn unstorable_events_are_acknowledged() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    // Studio A owns the customer, and studio B has none yet, so storing the
+    // customer on B would break the one-studio-per-customer constraint.
+    let mut admin = admin(&app).await;
+    sqlx::query(
+        "UPDATE tenants SET stripe_customer_id = CASE WHEN id = $1 THEN 'cus_of_studio_a' END",
+    )
+    .bind(uuid::Uuid::parse_str(STUDIO_A).expect("studio id"))
+    .execute(&mut admin)
+    .await
+    .expect("set customers");
+
+    let long_id = "evt_".to_owned() + &"x".repeat(20_000);
+    let mut nul_in_id = event_from("02_payment_intent.succeeded.json", "evt_nul\u{0}id");
+    nul_in_id["type"] = json!("payment_intent.succeeded");
+    let long_id_event = event_from("02_payment_intent.succeeded.json", &long_id);
+    let mut nul_in_type = event_from("02_payment_intent.succeeded.json", "evt_nul_type");
+    nul_in_type["type"] = json!("payment_intent.succeeded\u{0}");
+    let mut nul_in_code = event_from("03_payment_intent.payment_failed.json", "evt_nul_code");
+    nul_in_code["data"]["object"]["last_payment_error"]["code"] = json!("card\u{0}declined");
+    let mut nul_in_currency = event_from("02_payment_intent.succeeded.json", "evt_nul_currency");
+    nul_in_currency["data"]["object"]["currency"] = json!("e\u{0}r");
+    let mut other_customer = event_from(
+        "08_customer.subscription.updated.active_to_past_due.json",
+        "evt_other_customer",
+    );
+    other_customer["data"]["object"]["customer"] = json!("cus_of_studio_a");
+
+    // (event, id it is stored under or None, field named in the detail)
+    let cases = [
+        (nul_in_id, None, ""),
+        (long_id_event, None, ""),
+        (nul_in_type, Some("evt_nul_type"), "type"),
+        (
+            nul_in_code,
+            Some("evt_nul_code"),
+            "data.object.last_payment_error.code",
+        ),
+        (
+            nul_in_currency,
+            Some("evt_nul_currency"),
+            "data.object.currency",
+        ),
+        (
+            other_customer,
+            Some("evt_other_customer"),
+            "data.object.customer",
+        ),
+    ];
+    for (event, stored_id, field) in &cases {
+        let (status, answer) = deliver_signed(&client, &app, event.to_string().as_bytes()).await;
+        assert_eq!(status, 200, "{field}: {answer}");
+        assert_eq!(answer["outcome"], "malformed", "{field}");
+        if let Some(id) = stored_id {
+            let (outcome, detail) = event_record(&app, id).await;
+            assert_eq!(outcome, "malformed", "{id}");
+            let detail = detail.unwrap_or_default();
+            assert!(detail.starts_with(&format!("{field}: ")), "{id}: {detail}");
+        }
+    }
+    assert_eq!(count(&app, "stripe_events").await, 4);
+    assert_eq!(count(&app, "payments").await, 0);
+    let state = snapshot(&app).await;
+    let studio_b = find(&state["tenants"], STUDIO_B);
+    assert_eq!(studio_b["stripe_customer_id"], Value::Null);
+    assert_eq!(studio_b["plan_status"], "trialing");
+}
+
+#[tokio::test]
+async fn refund_first_queues_one_receipt() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    let order = [
+        "04_charge.refunded.json",
+        "01_checkout.session.completed.json",
+        "02_payment_intent.succeeded.json",
+    ];
+    for name in order {
+        let (status, answer) = deliver_signed(&client, &app, &fixture(name)).await;
+        assert_eq!(status, 200, "{name}: {answer}");
+    }
+    let queued = notices_of(&app, "payment_receipt").await;
+    assert_eq!(
+        queued,
+        vec![(STUDIO_A.to_owned(), Some(INVOICE_PAID.to_owned()))]
+    );
+}
+
+#[tokio::test]
+async fn cancelled_plan_gets_no_past_due_notice() {
+    let app = spawn_with_fixtures().await;
+    let client = reqwest::Client::new();
+    for name in [
+        "05_customer.subscription.created.trialing.json",
+        "09_customer.subscription.deleted.canceled.json",
+    ] {
+        let (status, answer) = deliver_signed(&client, &app, &fixture(name)).await;
+        assert_eq!(status, 200, "{name}: {answer}");
+    }
+    let state = snapshot(&app).await;
+    assert_eq!(
+        find(&state["tenants"], STUDIO_B)["plan_status"],
+        "cancelled"
+    );
+
+    let failed = fixture("07_invoice.payment_failed.json");
+    let (status, answer) = deliver_signed(&client, &app, &failed).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "plan_cancelled");
+    assert!(notices_of(&app, "plan_payment_failed").await.is_empty());
 }

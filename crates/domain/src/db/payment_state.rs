@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::TenantTx;
 use super::invoices::Invoice;
-use crate::{DomainError, InvoiceId, Money, ProjectId};
+use crate::{Currency, DomainError, InvoiceId, ProjectId};
 
 /// Stripe's reports on an invoice's payments. Several parts can be set
 /// at once, such as a payment that was later partly refunded.
@@ -199,15 +199,27 @@ fn from_payments(invoice: &Invoice, payments: &[&PaymentRow]) -> StripePaymentSt
     }
 }
 
-/// Formats an amount for people, or as `12345 XYZ (minor units)` when this
-/// build does not recognise the currency code.
+/// Formats an amount for people as the portal does, or as
+/// `12345 XYZ (minor units)` when this build does not recognise the
+/// currency code.
 fn display(amount_minor: i64, currency: &str) -> String {
-    currency
-        .parse()
-        .ok()
-        .and_then(|currency| Money::new(amount_minor, currency).ok())
-        .map_or_else(
-            || format!("{amount_minor} {currency} (minor units)"),
-            |money| money.display(),
-        )
+    currency.parse::<Currency>().map_or_else(
+        |_| format!("{amount_minor} {currency} (minor units)"),
+        |currency| currency.display_amount(amount_minor),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display;
+
+    #[test]
+    fn display_beyond_invoice_bounds() {
+        assert_eq!(display(i64::MAX, "eur"), "€92,233,720,368,547,758.07");
+    }
+
+    #[test]
+    fn display_unknown_currency() {
+        assert_eq!(display(500, "XYZ"), "500 XYZ (minor units)");
+    }
 }

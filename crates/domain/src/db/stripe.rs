@@ -261,8 +261,9 @@ pub struct SubscriptionChange<'a> {
     pub period_end: Option<DateTime<Utc>>,
     /// The event's `created`, in Unix seconds.
     pub event_created: i64,
-    /// The subscription object's `created`, in Unix seconds.
-    pub subscription_created: i64,
+    /// The subscription object's `created`, in Unix seconds, when the event
+    /// carries it.
+    pub subscription_created: Option<i64>,
 }
 
 /// Applies a subscription change unless the studio already reflects a newer
@@ -271,10 +272,11 @@ pub struct SubscriptionChange<'a> {
 /// delivery order.
 ///
 /// An event of a subscription other than the studio's current one applies
-/// only when that subscription was created after the current one. So a
-/// replaced subscription's late or continuing events never move the plan
-/// back, such as past due while its dunning runs, then cancelled. Its cancellation
-/// is ignored in any case. Returns whether the change was applied.
+/// only when that subscription was created after the current one, and never
+/// when its `created` is missing. So a replaced subscription's late or
+/// continuing events never move the plan back, such as past due while its
+/// dunning runs, then cancelled. Its cancellation is ignored in any case.
+/// Returns whether the change was applied.
 pub async fn apply_subscription(
     tx: &mut TenantTx,
     change: &SubscriptionChange<'_>,
@@ -293,7 +295,7 @@ pub async fn apply_subscription(
                 OR (plan_event_created = $6 AND app_plan_rank(plan_status) < app_plan_rank($1))) \
            AND ($1 <> 'cancelled' OR stripe_subscription_id IS NULL OR stripe_subscription_id = $2) \
            AND (stripe_subscription_id IS NULL OR stripe_subscription_id = $2 \
-                OR $7 > coalesce(plan_subscription_created, plan_event_created))",
+                OR $7::bigint > coalesce(plan_subscription_created, plan_event_created))",
     )
     .bind(change.status.as_str())
     .bind(change.subscription_id)
@@ -419,6 +421,15 @@ pub struct RefundReported<'a> {
     pub amount_refunded_minor: i64,
 }
 
+/// The result of recording a refund.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefundOutcome {
+    /// The result of recording the payment that the refund proves.
+    pub payment: PaymentOutcome,
+    /// Whether the payment's refunded total grew.
+    pub refund_grew: bool,
+}
+
 /// Records the refunded total of a payment. Totals only grow, so an older
 /// refund event arriving after a newer one changes nothing. A refund proves
 /// the payment happened, so a payment whose own webhook was lost is recorded
@@ -426,14 +437,17 @@ pub struct RefundReported<'a> {
 pub async fn record_refund(
     tx: &mut TenantTx,
     refund: &RefundReported<'_>,
-) -> Result<PaymentOutcome, DomainError> {
-    let outcome = record_payment(tx, &refund.payment).await?;
-    if outcome == PaymentOutcome::InvoiceNotFound {
-        return Ok(outcome);
+) -> Result<RefundOutcome, DomainError> {
+    let payment = record_payment(tx, &refund.payment).await?;
+    if payment == PaymentOutcome::InvoiceNotFound {
+        return Ok(RefundOutcome {
+            payment,
+            refund_grew: false,
+        });
     }
-    sqlx::query(
-        "UPDATE payments SET amount_refunded_minor = greatest(amount_refunded_minor, $2) \
-         WHERE payment_intent_id = $1",
+    let grown = sqlx::query(
+        "UPDATE payments SET amount_refunded_minor = $2 \
+         WHERE payment_intent_id = $1 AND amount_refunded_minor < $2",
     )
     .bind(refund.payment.payment_intent_id)
     .bind(refund.amount_refunded_minor)
@@ -448,7 +462,10 @@ pub async fn record_refund(
     .bind(refund.payment.invoice_id)
     .execute(tx.conn())
     .await?;
-    Ok(outcome)
+    Ok(RefundOutcome {
+        payment,
+        refund_grew: grown.rows_affected() > 0,
+    })
 }
 
 /// Records why the latest payment attempt on an unpaid invoice failed, such
@@ -545,19 +562,29 @@ pub struct CheckoutSession {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Locks the invoice row and returns its newest open, unexpired Checkout
-/// Session, if any, whatever its amount. Holding the lock until commit makes
-/// concurrent pay requests for one invoice take turns, so only one of them
-/// creates a session. The caller compares the session's amount and currency
-/// with the invoice's before reusing it.
-pub async fn lock_open_checkout(
+/// Takes a transaction-scoped advisory lock on creating Checkout Sessions
+/// for the invoice. Concurrent pay requests for one invoice take turns on it,
+/// so only one of them creates a session, while the invoice row stays free
+/// for the studio's edits and for webhooks during the Stripe call. Distinct
+/// invoices whose ids hash alike only wait for each other.
+pub async fn lock_checkout_creation(
     tx: &mut TenantTx,
     invoice: InvoiceId,
-) -> Result<Option<CheckoutSession>, DomainError> {
-    sqlx::query("SELECT 1 FROM invoices WHERE id = $1 FOR UPDATE")
+) -> Result<(), DomainError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('checkout:' || $1::text, 0))")
         .bind(invoice)
         .execute(tx.conn())
         .await?;
+    Ok(())
+}
+
+/// Returns the invoice's newest open, unexpired Checkout Session, if any,
+/// whatever its amount. The caller compares the session's amount and
+/// currency with the invoice's before reusing it.
+pub async fn open_checkout(
+    tx: &mut TenantTx,
+    invoice: InvoiceId,
+) -> Result<Option<CheckoutSession>, DomainError> {
     Ok(sqlx::query_as(
         "SELECT session_id, url, amount_minor, currency, expire_requested, expires_at \
          FROM checkout_sessions \
@@ -567,6 +594,37 @@ pub async fn lock_open_checkout(
     .bind(invoice)
     .fetch_optional(tx.conn())
     .await?)
+}
+
+/// An invoice's amount and payment state, read under its row lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvoiceTerms {
+    pub amount_minor: i64,
+    /// ISO 4217 code, uppercase.
+    pub currency: String,
+    pub paid: bool,
+}
+
+/// Locks the invoice row and returns its current amount, currency and
+/// whether it is paid, or `None` when it no longer exists. Storing a new
+/// Checkout Session under this lock keeps a concurrent edit or mark-paid
+/// from committing between the check and the insert, so that edit's
+/// `flag_stale_checkouts` marks the session.
+pub async fn lock_invoice_terms(
+    tx: &mut TenantTx,
+    invoice: InvoiceId,
+) -> Result<Option<InvoiceTerms>, DomainError> {
+    let row: Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT amount_minor, currency, status FROM invoices WHERE id = $1 FOR UPDATE",
+    )
+    .bind(invoice)
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(|(amount_minor, currency, status)| InvoiceTerms {
+        amount_minor,
+        currency,
+        paid: status == "paid",
+    }))
 }
 
 /// Stores a Checkout Session created for an invoice.
@@ -672,6 +730,8 @@ pub async fn unpaid_invoices(tx: &mut TenantTx) -> Result<Vec<InvoiceId>, Domain
 /// Counts the Checkout Sessions ever created for an invoice. The count goes
 /// into the idempotency key of the next session, so a retried request
 /// reuses Stripe's session and a request after an expiry gets a new one.
+/// The key also carries a hash of the request parameters, so a retry after
+/// an edit of the invoice gets a new session too.
 pub async fn checkout_count(tx: &mut TenantTx, invoice: InvoiceId) -> Result<i64, DomainError> {
     Ok(
         sqlx::query_scalar("SELECT count(*) FROM checkout_sessions WHERE invoice_id = $1")

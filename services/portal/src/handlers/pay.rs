@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use proofsheet_domain::db::TenantTx;
 use proofsheet_domain::db::stripe::{self as store, CheckoutSession};
 use proofsheet_domain::db::{invoices, tenants};
-use proofsheet_domain::{DomainError, InvoiceId};
+use proofsheet_domain::{DomainError, InvoiceId, TenantId};
+use proofsheet_jobs::ExpireCheckouts;
 use proofsheet_stripe::StripeClient;
 use proofsheet_stripe::client::InvoiceCheckout;
 
@@ -19,7 +20,9 @@ use crate::state::AppState;
 /// current amount and currency reuses it, so paying twice cannot start a
 /// second charge. An open session for another amount or currency, or one
 /// marked for expiry, is expired at Stripe before a new session is created.
-/// Concurrent requests for one invoice take turns on the invoice's row lock.
+/// Concurrent requests for one invoice take turns on an advisory lock, which
+/// leaves the invoice row free during Stripe calls, so the studio's edits
+/// and payment webhooks do not wait on Stripe.
 pub async fn pay(
     State(state): State<AppState>,
     Path((token, invoice_id)): Path<(String, String)>,
@@ -36,6 +39,7 @@ pub async fn pay(
     let back = format!("{}/p/{token}#invoices", stripe.portal_base);
 
     let mut tx = state.begin(&link).await?;
+    store::lock_checkout_creation(&mut tx, invoice_id).await?;
     let invoice = match invoices::get(&mut tx, invoice_id).await {
         Ok(invoice) if invoice.project_id == link.project => invoice,
         Ok(_) | Err(DomainError::NotFound(_)) => return Err(PortalError::NotFound("invoice")),
@@ -53,7 +57,7 @@ pub async fn pay(
             "this studio does not take card payments yet; pay the studio the usual way".into(),
         ));
     };
-    if let Some(open) = store::lock_open_checkout(&mut tx, invoice_id).await? {
+    if let Some(open) = store::open_checkout(&mut tx, invoice_id).await? {
         let current = !open.expire_requested
             && open.amount_minor == invoice.amount.amount_minor
             && open.currency == invoice.amount.currency.code();
@@ -64,6 +68,8 @@ pub async fn pay(
         // The studio changed the invoice after this session was created.
         // The stale session must stop being payable before a new one exists,
         // or the client could pay both.
+        // NOTE: the stale session's row stays locked from here until commit,
+        // so a webhook that closes that same session waits on the create call.
         if !expire_stale_session(&stripe.client, &mut tx, &account_id, &open.session_id).await? {
             tx.commit().await?;
             let processing = format!(
@@ -74,14 +80,14 @@ pub async fn pay(
         }
     }
 
-    // The Stripe call happens while this transaction holds the invoice's row
+    // The Stripe call happens while this transaction holds the advisory
     // lock, so a concurrent request waits and then finds this session.
     let studio = tenants::current(&mut tx).await?;
     let attempt = store::checkout_count(&mut tx, invoice_id).await?;
     let tenant_id = link.tenant.to_string();
     let invoice_text = invoice_id.to_string();
     let description = format!("{} · {}", invoice.kind.label(), studio.name);
-    let idempotency_key = format!("checkout-{invoice_text}-{attempt}");
+    let idempotency_prefix = format!("checkout-{invoice_text}-{attempt}");
     let success_url = format!(
         "{}/p/{token}?payment=processing#invoices",
         stripe.portal_base
@@ -97,7 +103,7 @@ pub async fn pay(
             currency: invoice.amount.currency.code(),
             success_url: &success_url,
             cancel_url: &back,
-            idempotency_key: &idempotency_key,
+            idempotency_prefix: &idempotency_prefix,
         })
         .await
         .map_err(|e| PortalError::internal(e, "creating a Stripe Checkout Session failed"))?;
@@ -112,7 +118,7 @@ pub async fn pay(
         .expires_at
         .and_then(|at| DateTime::<Utc>::from_timestamp(at, 0))
         .unwrap_or_else(|| Utc::now() + chrono::Duration::hours(24));
-    let stored = CheckoutSession {
+    let mut stored = CheckoutSession {
         session_id: session.id,
         url: url.clone(),
         amount_minor: invoice.amount.amount_minor,
@@ -120,14 +126,48 @@ pub async fn pay(
         expire_requested: false,
         expires_at,
     };
+
+    // The studio may have edited the invoice or marked it paid during the
+    // Stripe call. Such a session is stored marked for expiry, and the client
+    // sees the invoice as it is now instead of a checkout for the old terms.
+    let Some(terms) = store::lock_invoice_terms(&mut tx, invoice_id).await? else {
+        return Err(PortalError::NotFound("invoice"));
+    };
+    stored.expire_requested = terms.paid
+        || terms.amount_minor != stored.amount_minor
+        || terms.currency != stored.currency;
     store::insert_checkout(&mut tx, invoice_id, &stored).await?;
     tx.commit().await?;
+    if stored.expire_requested {
+        tracing::info!(
+            tenant.id = %link.tenant,
+            invoice.id = %invoice_id,
+            checkout.session = %stored.session_id,
+            "the invoice changed while its Checkout Session was created; the session is marked for expiry"
+        );
+        queue_checkout_expiry(&state, link.tenant).await;
+        return Ok(Redirect::to(&back).into_response());
+    }
     tracing::info!(
         tenant.id = %link.tenant,
         invoice.id = %invoice_id,
         "Checkout Session created for an invoice"
     );
     Ok(Redirect::to(&url).into_response())
+}
+
+/// Queues the job that expires the studio's Checkout Sessions marked for
+/// expiry. A failure is logged and not returned, because the worker's
+/// reconciliation run and the next pay request expire them too.
+async fn queue_checkout_expiry(state: &AppState, tenant: TenantId) {
+    let job = ExpireCheckouts { tenant_id: tenant };
+    if let Err(error) = state.queues().enqueue_checkout_expiry(job).await {
+        tracing::warn!(
+            tenant.id = %tenant,
+            error = %error,
+            "could not queue the expiry of stale Checkout Sessions; the reconciliation job expires them"
+        );
+    }
 }
 
 /// Expires a stale Checkout Session at Stripe and records its final state.

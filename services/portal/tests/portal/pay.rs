@@ -2,7 +2,9 @@
 //! local server that serves Stripe's calls to create and expire Checkout
 //! Sessions.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -12,6 +14,7 @@ use proofsheet_domain::db::invoices;
 use proofsheet_domain::db::stripe::{self, PaymentReceived};
 use proofsheet_portal::PortalStripe;
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 
 use crate::support::Portal;
 
@@ -28,6 +31,13 @@ struct MockStripe {
     received: Arc<Mutex<Vec<Received>>>,
     /// `(Stripe-Account, session id)` of every expire call received.
     expired: Arc<Mutex<Vec<(String, String)>>>,
+    /// While set, a create call is recorded and then waits for `release`,
+    /// like a Stripe that stalls.
+    stall: Arc<AtomicBool>,
+    release: Arc<Notify>,
+    /// While set, a create call is recorded and then gets a 500 response,
+    /// like a Stripe that created the session but whose response was lost.
+    fail_after_create: Arc<AtomicBool>,
 }
 
 impl MockStripe {
@@ -58,7 +68,8 @@ async fn expire_session(
     Json(json!({"id": id, "object": "checkout.session", "mode": "payment", "status": "expired"}))
 }
 
-/// Responds like Stripe: the same idempotency key returns the same session.
+/// Responds like Stripe: the same idempotency key returns the same session,
+/// and the same key with other parameters gets 400 `idempotency_error`.
 async fn create_session(
     State(mock): State<MockStripe>,
     headers: HeaderMap,
@@ -78,17 +89,40 @@ async fn create_session(
         );
     }
     let key = header("idempotency-key");
-    let mut received = mock.received.lock().expect("lock");
-    let number = received
-        .iter()
-        .position(|r| r.idempotency_key == key)
-        .unwrap_or(received.len());
-    if number == received.len() {
-        received.push(Received {
-            account: header("stripe-account"),
-            idempotency_key: key,
-            form,
-        });
+    let account = header("stripe-account");
+    let number = {
+        let mut received = mock.received.lock().expect("lock");
+        let number = received
+            .iter()
+            .position(|r| r.idempotency_key == key)
+            .unwrap_or(received.len());
+        match received.get(number) {
+            Some(first) if first.account != account || first.form != form => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": {
+                        "type": "idempotency_error",
+                        "message": "Keys for idempotent requests can only be used with the same parameters they were first used with."
+                    }})),
+                );
+            }
+            Some(_) => {}
+            None => received.push(Received {
+                account,
+                idempotency_key: key,
+                form,
+            }),
+        }
+        number
+    };
+    if mock.fail_after_create.swap(false, Ordering::SeqCst) {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": {"type": "api_error", "message": "try again"}})),
+        );
+    }
+    if mock.stall.load(Ordering::SeqCst) {
+        mock.release.notified().await;
     }
     let id = format!("cs_test_mock_{number}");
     let expires_at = chrono::Utc::now().timestamp() + 86_400;
@@ -200,7 +234,12 @@ async fn pay_creates_one_session_on_the_connected_account() {
     assert_eq!(received.len(), 1, "an open session is reused");
     let session = &received[0];
     assert_eq!(session.account, "acct_studio_test");
-    assert_eq!(session.idempotency_key, format!("checkout-{invoice}-0"));
+    assert!(
+        session
+            .idempotency_key
+            .starts_with(&format!("checkout-{invoice}-0-")),
+        "{session:?}"
+    );
     assert_eq!(field(session, "mode"), "payment");
     assert_eq!(field(session, "metadata[invoice_id]"), invoice);
     assert_eq!(
@@ -318,7 +357,12 @@ async fn edited_amount_expires_open_session() {
         field(&received[1], "line_items[0][price_data][unit_amount]"),
         "60000"
     );
-    assert_eq!(received[1].idempotency_key, format!("checkout-{invoice}-1"));
+    assert!(
+        received[1]
+            .idempotency_key
+            .starts_with(&format!("checkout-{invoice}-1-")),
+        "{received:?}"
+    );
 
     // The new session is reused while the amount stays the same.
     let third = portal.post_form(&path, "", false).await;
@@ -345,4 +389,79 @@ async fn edited_due_date_keeps_open_session() {
     );
     assert!(mock.expired().is_empty());
     assert_eq!(mock.received().len(), 1);
+}
+
+#[tokio::test]
+async fn mark_paid_during_stalled_checkout() {
+    let (portal, mock, invoice) = connected_portal().await;
+    mock.stall.store(true, Ordering::SeqCst);
+    let path = format!("{}/invoices/{invoice}/pay", portal.page());
+    let id = invoice.parse().expect("invoice id");
+
+    let studio = async {
+        let at_stripe = tokio::time::timeout(Duration::from_secs(10), async {
+            while mock.received().is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        // The studio marks the invoice paid while the pay request waits on
+        // Stripe.
+        let marked = tokio::time::timeout(Duration::from_secs(2), async {
+            let mut tx = portal.tx().await;
+            invoices::mark_paid(&mut tx, portal.project, id)
+                .await
+                .expect("mark paid");
+            tx.commit().await.expect("commit");
+        })
+        .await;
+        mock.release.notify_one();
+        (at_stripe.is_ok(), marked.is_ok())
+    };
+    let (answer, (at_stripe, marked)) = tokio::join!(portal.post_form(&path, "", false), studio);
+
+    assert!(at_stripe, "the pay request never reached the mock");
+    assert!(marked, "mark paid waited on the pay request's Stripe call");
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text());
+    assert_eq!(
+        answer.header(header::LOCATION),
+        format!("https://portal.example.test{}#invoices", portal.page())
+    );
+    let mut tx = portal.tx().await;
+    let marked_for_expiry = stripe::has_checkouts_to_expire(&mut tx)
+        .await
+        .expect("checkouts to expire");
+    assert!(
+        marked_for_expiry,
+        "the session for the paid invoice stays payable"
+    );
+}
+
+#[tokio::test]
+async fn edit_after_lost_response_gets_new_key() {
+    let (portal, mock, invoice) = connected_portal().await;
+    let path = format!("{}/invoices/{invoice}/pay", portal.page());
+    // Stripe creates the session, but its response never arrives, so no
+    // session is stored and the next request uses the same count.
+    mock.fail_after_create.store(true, Ordering::SeqCst);
+    let lost = portal.post_form(&path, "", false).await;
+    assert_eq!(lost.status, StatusCode::INTERNAL_SERVER_ERROR);
+
+    portal
+        .add_invoice("deposit", 60_000, "2099-01-31", false)
+        .await;
+    let retried = portal.post_form(&path, "", false).await;
+    assert_eq!(retried.status, StatusCode::SEE_OTHER, "{}", retried.text());
+    assert_eq!(
+        retried.header(header::LOCATION),
+        "https://checkout.stripe.test/c/pay/cs_test_mock_1"
+    );
+
+    let received = mock.received();
+    assert_eq!(received.len(), 2);
+    assert_ne!(received[0].idempotency_key, received[1].idempotency_key);
+    assert_eq!(
+        field(&received[1], "line_items[0][price_data][unit_amount]"),
+        "60000"
+    );
 }

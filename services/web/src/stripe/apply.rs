@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use proofsheet_domain::db::stripe::{
     self as store, PaymentOutcome, PaymentReceived, PlanStatus, RefundReported, SubscriptionChange,
 };
-use proofsheet_domain::db::{TenantTx, invoices, notices};
+use proofsheet_domain::db::{TenantTx, invoices, notices, tenants};
 use proofsheet_domain::{InvoiceId, ProjectId, TenantId};
 use proofsheet_jobs::live::{self, ProjectEvent};
 use proofsheet_stripe::Event;
@@ -253,7 +253,7 @@ async fn checkout_completed(state: &AppState, event: &Event) -> anyhow::Result<A
         paid_at: unix(event.created),
     };
     let outcome = store::record_payment(&mut tx, &payment).await?;
-    payment_result(state, tx, event, invoice, outcome, Receipt::Send).await
+    payment_result(state, tx, event, invoice, outcome, false).await
 }
 
 async fn checkout_expired(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
@@ -298,7 +298,7 @@ async fn payment_succeeded(state: &AppState, event: &Event) -> anyhow::Result<Ap
         paid_at: unix(event.created),
     };
     let outcome = store::record_payment(&mut tx, &payment).await?;
-    payment_result(state, tx, event, invoice, outcome, Receipt::Send).await
+    payment_result(state, tx, event, invoice, outcome, false).await
 }
 
 async fn payment_failed(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
@@ -361,10 +361,28 @@ async fn charge_refunded(state: &AppState, event: &Event) -> anyhow::Result<Appl
             Some(charge.amount_refunded.unwrap_or(0)),
         )?,
     };
+    if refund.amount_refunded_minor > refund.payment.amount_minor {
+        return Err(Malformed::new(
+            "amount_refunded",
+            format!(
+                "{} is more than the charge's amount of {}; a charge cannot refund more than it took",
+                refund.amount_refunded_minor, refund.payment.amount_minor
+            ),
+        )
+        .into());
+    }
     let outcome = store::record_refund(&mut tx, &refund).await?;
-    // A refund that reveals a lost payment marks the invoice paid, but a
-    // receipt sent together with the refund would confuse the client.
-    payment_result(state, tx, event, invoice, outcome, Receipt::Skip).await
+    // A refund that arrives before the payment's own reports marks the
+    // invoice paid, so it queues the receipt, which those reports then skip.
+    payment_result(
+        state,
+        tx,
+        event,
+        invoice,
+        outcome.payment,
+        outcome.refund_grew,
+    )
+    .await
 }
 
 async fn subscription_changed(state: &AppState, event: &Event) -> anyhow::Result<Applied> {
@@ -387,6 +405,27 @@ async fn subscription_changed(state: &AppState, event: &Event) -> anyhow::Result
     let Some(tenant) = tenant else {
         return record_only(state, event, "tenant_not_found").await;
     };
+    // A customer id belongs to one studio only, so an event whose metadata
+    // names another studio than the customer's cannot be applied to either.
+    if let Some(customer) = subscription.customer.as_deref()
+        && let Some(owner) = state.db.resolve_stripe_customer(customer).await?
+        && owner != tenant
+    {
+        let malformed = Malformed::new(
+            "customer",
+            format!(
+                "the customer belongs to studio {owner}, but metadata.studio_id names studio {tenant}"
+            ),
+        );
+        return record_malformed(
+            state,
+            &event.id,
+            &event.event_type,
+            event.created,
+            &malformed,
+        )
+        .await;
+    }
     let status = if event.event_type == "customer.subscription.deleted" {
         Some(PlanStatus::Cancelled)
     } else {
@@ -408,7 +447,7 @@ async fn subscription_changed(state: &AppState, event: &Event) -> anyhow::Result
         trial_end: subscription.trial_end.map(unix),
         period_end: subscription.current_period_end().map(unix),
         event_created: event.created,
-        subscription_created: subscription.created.unwrap_or(event.created),
+        subscription_created: subscription.created,
     };
     if store::apply_subscription(&mut tx, &change).await? {
         tracing::info!(tenant.id = %tenant, plan_status = status.as_str(), "plan status changed");
@@ -440,27 +479,21 @@ async fn account_updated(state: &AppState, event: &Event) -> anyhow::Result<Appl
     finish(tx, event, Applied::Applied("applied")).await
 }
 
-/// Whether marking an invoice paid queues the client's receipt.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Receipt {
-    Send,
-    Skip,
-}
-
 /// Finishes a payment event: queues the client's receipt when the invoice
 /// became paid, stores the outcome, commits, and notifies open portal pages
-/// that the invoice changed.
+/// that the invoice changed. `refund_grew` makes a report on a paid invoice
+/// count as applied, because it recorded a refund.
 async fn payment_result(
     state: &AppState,
     mut tx: TenantTx,
     event: &Event,
     invoice: InvoiceId,
     outcome: PaymentOutcome,
-    receipt: Receipt,
+    refund_grew: bool,
 ) -> anyhow::Result<Applied> {
     // Only the report that moves the invoice to paid queues a receipt, and
     // the invoice row lock in record_payment lets one report do that.
-    let notice = if outcome == PaymentOutcome::MarkedPaid && receipt == Receipt::Send {
+    let notice = if outcome == PaymentOutcome::MarkedPaid {
         notices::queue_payment_receipt(&mut tx, invoice).await?
     } else {
         None
@@ -473,6 +506,7 @@ async fn payment_result(
             }
             Applied::Ignored(outcome.as_str())
         }
+        PaymentOutcome::AlreadyPaid if refund_grew => Applied::Applied("refund_recorded"),
         PaymentOutcome::AlreadyPaid | PaymentOutcome::InvoiceNotFound => {
             Applied::Ignored(outcome.as_str())
         }
@@ -518,6 +552,11 @@ async fn plan_payment_failed(state: &AppState, event: &Event) -> anyhow::Result<
     };
     if !ours {
         return finish(tx, event, Applied::Ignored("not_current_subscription")).await;
+    }
+    // Stripe can report a final failed payment after the subscription was
+    // deleted. A cancelled plan is not past due, so the notice would be false.
+    if tenants::current(&mut tx).await?.plan_status == PlanStatus::Cancelled.as_str() {
+        return finish(tx, event, Applied::Ignored("plan_cancelled")).await;
     }
 
     let notice = notices::queue_plan_payment_failed(&mut tx, &event.id).await?;

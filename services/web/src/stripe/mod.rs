@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod billing;
 pub mod expire;
+pub mod storable;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -110,6 +111,8 @@ pub enum WebhookOutcome {
     Malformed,
     /// A missing, bad or stale signature, rejected with 400.
     BadSignature,
+    /// A body over the size limit, rejected with 413.
+    TooLarge,
     /// A failure on our side, responded to with 5xx so that Stripe retries.
     Failed,
 }
@@ -124,6 +127,7 @@ impl WebhookOutcome {
             WebhookOutcome::Duplicate => "duplicate",
             WebhookOutcome::Malformed => "malformed",
             WebhookOutcome::BadSignature => "bad_signature",
+            WebhookOutcome::TooLarge => "too_large",
             WebhookOutcome::Failed => "failed",
         }
     }
@@ -132,6 +136,26 @@ impl WebhookOutcome {
 /// Event type label of requests whose type is not known: bad signatures,
 /// whose body is not trusted, and bodies without a `type`.
 pub const UNKNOWN_EVENT_TYPE: &str = "unknown";
+
+/// Event type label of signed events of a type not in
+/// [`LABELLED_EVENT_TYPES`], so that senders cannot grow the set of labels.
+pub const OTHER_EVENT_TYPE: &str = "other";
+
+/// Event types that get their own label: the types the webhook handles.
+pub const LABELLED_EVENT_TYPES: &[&str] = &[
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.expired",
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "charge.refunded",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "account.updated",
+    "invoice.payment_failed",
+    "invoice.paid",
+];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct WebhookLabels {
@@ -172,6 +196,8 @@ impl WebhookMetrics {
 }
 
 fn labels(event_type: &str, outcome: WebhookOutcome) -> WebhookLabels {
+    let known = event_type == UNKNOWN_EVENT_TYPE || LABELLED_EVENT_TYPES.contains(&event_type);
+    let event_type = if known { event_type } else { OTHER_EVENT_TYPE };
     WebhookLabels {
         event_type: event_type.to_owned(),
         outcome: outcome.as_str(),

@@ -3,8 +3,9 @@
 //!
 //! Responses: 200 for an event applied, already applied, or acknowledged
 //! without effect. Acknowledged events include unknown types, unknown
-//! studios, and signed bodies whose shape does not fit, which a retry would
-//! not fix. A missing, bad or stale signature gets 400, before any database
+//! studios, and signed bodies whose shape does not fit or whose strings
+//! cannot be stored (a NUL character, an id over 255 bytes), which a retry
+//! would not fix. A missing, bad or stale signature gets 400, before any database
 //! access. Stripe delivers the event again after a 503, sent when webhooks
 //! are not configured or applying timed out, and after a 500 on a database
 //! failure.
@@ -14,6 +15,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use proofsheet_config::Secret;
@@ -21,6 +23,7 @@ use proofsheet_stripe::{Event, signature};
 use serde_json::json;
 
 use super::apply::{self, Applied, Malformed};
+use super::storable::{self, Unstorable};
 use super::{StripeState, UNKNOWN_EVENT_TYPE, WebhookOutcome};
 use crate::AppState;
 use crate::error::ApiError;
@@ -34,8 +37,16 @@ pub const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
 const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Handles one webhook delivery.
-pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let stripe = &state.stripe;
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return rejected_body(stripe, &rejection),
+    };
     let secrets = stripe.webhook_secrets();
     if secrets.is_empty() {
         return unavailable(
@@ -52,6 +63,24 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
             .record(UNKNOWN_EVENT_TYPE, WebhookOutcome::BadSignature);
         tracing::warn!(reason = %e, "rejected a Stripe webhook request");
         return ApiError::BadRequest(e.to_string()).into_response();
+    }
+    let envelope: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    match storable::check(&envelope) {
+        None => {}
+        Some(Unstorable::Field(malformed)) => {
+            return unreadable_event(&state, &body, &malformed).await;
+        }
+        Some(Unstorable::Id { logged_id, reason }) => {
+            stripe
+                .metrics
+                .record(UNKNOWN_EVENT_TYPE, WebhookOutcome::Malformed);
+            tracing::warn!(
+                event.id = %logged_id,
+                reason,
+                "a signed Stripe event has an id that cannot be stored; acknowledged, not recorded"
+            );
+            return acknowledged(Applied::Malformed.as_str());
+        }
     }
     let event = match parse_event(&body) {
         Ok(event) => event,
@@ -96,6 +125,32 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     acknowledged(outcome.as_str())
 }
 
+/// Responds to a body that could not be read, usually one over
+/// [`MAX_WEBHOOK_BYTES`], in the JSON error shape of the other webhook
+/// errors, and counts it.
+fn rejected_body(stripe: &StripeState, rejection: &BytesRejection) -> Response {
+    let status = rejection.status();
+    let outcome = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        WebhookOutcome::TooLarge
+    } else {
+        WebhookOutcome::Failed
+    };
+    stripe.metrics.record(UNKNOWN_EVENT_TYPE, outcome);
+    tracing::warn!(
+        status = status.as_u16(),
+        reason = %rejection.body_text(),
+        "rejected a Stripe webhook body that could not be read"
+    );
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::TooLarge(format!(
+            "the webhook body is larger than the limit of {MAX_WEBHOOK_BYTES} bytes"
+        ))
+        .into_response();
+    }
+    let body = json!({ "error": { "code": "bad_request", "field": null, "message": rejection.body_text() } });
+    (status, Json(body)).into_response()
+}
+
 fn acknowledged(outcome: &str) -> Response {
     (
         StatusCode::OK,
@@ -118,7 +173,10 @@ fn parse_event(body: &[u8]) -> Result<Event, Malformed> {
 async fn unreadable_event(state: &crate::AppState, body: &[u8], malformed: &Malformed) -> Response {
     let stripe: &StripeState = &state.stripe;
     let envelope: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let event_type = envelope["type"].as_str().unwrap_or(UNKNOWN_EVENT_TYPE);
+    let event_type = envelope["type"]
+        .as_str()
+        .filter(|event_type| storable::is_storable_id(event_type))
+        .unwrap_or(UNKNOWN_EVENT_TYPE);
     let Some(event_id) = envelope["id"].as_str() else {
         stripe.metrics.record(event_type, WebhookOutcome::Malformed);
         tracing::warn!(
