@@ -40,6 +40,22 @@
       var files = Array.prototype.slice.call(input.files);
       var pending = files.length;
       var failed = 0;
+      var uploaded = 0;
+      var maxBytes = Number(form.dataset.maxBytes) || 0;
+      // Reloads once every file is uploaded. When some failed, the ones that
+      // worked get a link instead, so the failures and their Retry stay on screen.
+      var finish = function () {
+        if (pending !== 0) return;
+        if (failed === 0) { window.location.href = window.location.pathname + "?notice=uploaded"; return; }
+        if (uploaded > 0 && !list.querySelector("[data-reload]")) {
+          var reload = document.createElement("li");
+          var link = document.createElement("a");
+          link.href = window.location.pathname; link.textContent = "Show the uploaded photos";
+          link.setAttribute("data-reload", "");
+          reload.appendChild(link);
+          list.appendChild(reload);
+        }
+      };
       files.forEach(function (file) {
         var row = document.createElement("li");
         var label = document.createElement("span");
@@ -49,7 +65,25 @@
         var status = document.createElement("span");
         row.appendChild(label); row.appendChild(bar); row.appendChild(status);
         list.appendChild(row);
+        // Shows why the file failed, with a Retry button that sends it again.
+        var fail = function (message) {
+          failed += 1;
+          pending -= 1;
+          status.textContent = message + " ";
+          var retry = document.createElement("button");
+          retry.type = "button"; retry.className = "link"; retry.textContent = "Retry";
+          retry.addEventListener("click", function () { status.textContent = ""; failed -= 1; pending += 1; send(); });
+          status.appendChild(retry);
+          finish();
+        };
         var send = function () {
+          // A file over the limit is refused here: the server answers 413
+          // before reading the whole body, which browsers may report as a
+          // network error instead.
+          if (maxBytes && file.size > maxBytes) {
+            fail("'" + file.name + "' is larger than the limit of " + form.dataset.maxUpload + " per file.");
+            return;
+          }
           var data = new FormData();
           data.append("csrf_token", csrf);
           data.append("file", file, file.name);
@@ -58,21 +92,16 @@
           xhr.setRequestHeader("Accept", "application/json");
           xhr.upload.onprogress = function (e) { if (e.lengthComputable) bar.value = Math.round(100 * e.loaded / e.total); };
           xhr.onload = function () {
-            if (xhr.status === 202) { bar.value = 100; status.textContent = "uploaded"; }
-            else {
-              failed += 1;
-              var message = "failed";
-              try { message = JSON.parse(xhr.responseText).error.message; } catch (e) { /* keep the generic text */ }
-              status.textContent = message + " ";
-              var retry = document.createElement("button");
-              retry.type = "button"; retry.className = "link"; retry.textContent = "Retry";
-              retry.addEventListener("click", function () { status.textContent = ""; failed -= 1; pending += 1; send(); });
-              status.appendChild(retry);
+            if (xhr.status === 202) {
+              bar.value = 100; status.textContent = "uploaded";
+              uploaded += 1; pending -= 1; finish();
+              return;
             }
-            pending -= 1;
-            if (pending === 0 && failed === 0) window.location.href = window.location.pathname + "?notice=uploaded";
+            var message = "failed";
+            try { message = JSON.parse(xhr.responseText).error.message; } catch (e) { /* keep the generic text */ }
+            fail(message);
           };
-          xhr.onerror = function () { status.textContent = "network error"; pending -= 1; failed += 1; };
+          xhr.onerror = function () { fail("network error"); };
           xhr.send(data);
         };
         send();

@@ -72,8 +72,7 @@ pub async fn seed(config: Config) -> anyhow::Result<()> {
         let project = projects::list(&mut tx, None)
             .await?
             .into_iter()
-            .filter(|p| p.title == DEMO_PROJECT_TITLE)
-            .last();
+            .rfind(|p| p.title == DEMO_PROJECT_TITLE);
         tx.commit().await?;
         if let Some(project) = &project {
             restore_missing_photos(&state, tenant, project.id).await?;

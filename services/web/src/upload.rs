@@ -296,7 +296,7 @@ async fn store_file(
         Ok(size) => size,
         Err(StoreError::TooLarge { limit }) => {
             return Err(ApiError::TooLarge(format!(
-                "'{file_name}' is larger than the limit of {} per file; export a smaller JPEG",
+                "'{file_name}' is larger than the limit of {} per file; export a smaller file and upload it again",
                 human_bytes(limit)
             )));
         }

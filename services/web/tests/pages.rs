@@ -64,6 +64,12 @@ async fn signup_then_create_project() {
     assert!(detail.contains("Harbour wedding"));
     assert!(detail.contains("pp_"), "the portal link is shown at once");
     assert!(detail.contains("Booked"));
+    // The upload form names every accepted format and gives the script the
+    // per-file limit in bytes, so an oversized file is refused before sending.
+    assert!(detail.contains("image/webp,image/tiff"), "{detail}");
+    assert!(detail.contains("JPEG, PNG, WebP or TIFF"), "{detail}");
+    let limit = format!("data-max-bytes=\"{}\"", app.state.config.max_upload_bytes);
+    assert!(detail.contains(&limit), "{detail}");
 }
 
 #[tokio::test]

@@ -272,6 +272,7 @@ pub async fn show(
         "max_upload",
         &upload::human_bytes(state.config.max_upload_bytes),
     );
+    context.insert("max_upload_bytes", &state.config.max_upload_bytes);
     context.insert("notice", &query.notice.as_deref().and_then(notice_text));
     context.insert("error", &flash);
     Ok((jar, render(&state, "project.html", &context)?).into_response())
