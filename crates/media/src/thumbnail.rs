@@ -38,8 +38,8 @@ pub const JPEG_QUALITY: u8 = 85;
 /// RGBA PNG. A worker with `THUMBNAIL_CONCURRENCY` jobs needs that many times
 /// as much at worst.
 ///
-/// [`check_decoded_size`] also holds a progressive JPEG's coefficients and a
-/// TIFF's two copies of its pixels to this limit.
+/// [`check_decoded_size`] also checks a progressive JPEG's coefficients and a
+/// TIFF's two copies of its pixels against this limit.
 /// NOTE: the peaks of the largest accepted progressive JPEG and TIFF have not
 /// been measured since; before these checks a review measured 1045 MB for a
 /// 10000 x 10000 progressive CMYK JPEG and 848 MB for a 9000 x 9000 RGBA TIFF.
@@ -159,7 +159,7 @@ pub enum ThumbnailError {
         height: u32,
         /// Estimated memory in megabytes (10^6 bytes), when known.
         megabytes: Option<u64>,
-        /// What the studio can do, as a sentence.
+        /// Advice to the studio, as a sentence.
         advice: &'static str,
     },
 
@@ -367,7 +367,7 @@ pub(crate) fn check_size(width: u32, height: u32) -> Result<(), ThumbnailError> 
 /// A baseline JPEG passes, because it decodes to at most 4 bytes per pixel,
 /// and at a reduced scale when large. A progressive JPEG is checked by the
 /// DCT coefficients its decoder keeps for the whole frame (2 bytes a sample).
-/// A TIFF counts twice, because its decoder holds a second copy of the
+/// A TIFF counts twice, because its decoder keeps a second copy of the
 /// pixels while it converts them: a review measured 802 MB peak for a
 /// 300 MB RGB TIFF. A header whose layout cannot be read passes, and the
 /// decoder's own allocation limit then applies.

@@ -77,7 +77,7 @@
           finish();
         };
         var send = function () {
-          // A file over the limit is refused here: the server answers 413
+          // A file over the limit is rejected here: the server returns 413
           // before reading the whole body, which browsers may report as a
           // network error instead.
           if (maxBytes && file.size > maxBytes) {
