@@ -874,6 +874,14 @@ async fn unstorable_events_are_acknowledged() {
         "evt_other_customer",
     );
     other_customer["data"]["object"]["customer"] = json!("cus_of_studio_a");
+    // Random hex does not compress, so an id this long is over PostgreSQL's
+    // index row limit of about 8 KB.
+    let long_object_id: String = std::iter::once("pi_".to_owned())
+        .chain((0..300).map(|_| uuid::Uuid::new_v4().simple().to_string()))
+        .collect();
+    let mut long_payment_intent =
+        event_from("01_checkout.session.completed.json", "evt_long_object_id");
+    long_payment_intent["data"]["object"]["payment_intent"] = json!(long_object_id);
 
     // (event, id it is stored under or None, field named in the detail)
     let cases = [
@@ -895,6 +903,11 @@ async fn unstorable_events_are_acknowledged() {
             Some("evt_other_customer"),
             "data.object.customer",
         ),
+        (
+            long_payment_intent,
+            Some("evt_long_object_id"),
+            "data.object",
+        ),
     ];
     for (event, stored_id, field) in &cases {
         let (status, answer) = deliver_signed(&client, &app, event.to_string().as_bytes()).await;
@@ -907,7 +920,7 @@ async fn unstorable_events_are_acknowledged() {
             assert!(detail.starts_with(&format!("{field}: ")), "{id}: {detail}");
         }
     }
-    assert_eq!(count(&app, "stripe_events").await, 4);
+    assert_eq!(count(&app, "stripe_events").await, 5);
     assert_eq!(count(&app, "payments").await, 0);
     let state = snapshot(&app).await;
     let studio_b = find(&state["tenants"], STUDIO_B);

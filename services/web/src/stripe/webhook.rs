@@ -91,6 +91,9 @@ pub async fn receive(
     let outcome = match applied {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(e)) => {
+            if let Some(malformed) = data_rejected_by_database(&e) {
+                return unreadable_event(&state, &body, &malformed).await;
+            }
             stripe
                 .metrics
                 .record(&event.event_type, WebhookOutcome::Failed);
@@ -204,6 +207,37 @@ async fn unreadable_event(state: &crate::AppState, body: &[u8], malformed: &Malf
             ApiError::Internal(e).into_response()
         }
     }
+}
+
+/// SQLSTATEs that PostgreSQL returns for the data itself, so every delivery
+/// of the same event fails the same way: row-level security (another
+/// studio's row), a value too long for an index or a column, a character
+/// PostgreSQL cannot store, a number out of range, a failed CHECK. A unique
+/// violation is not among them, because a concurrent delivery can cause it
+/// and a retry then succeeds.
+const DATA_REJECTED_STATES: [&str; 7] = [
+    "42501", "54000", "22001", "22021", "22P05", "22003", "23514",
+];
+
+/// Returns the event as malformed when applying it failed on one of
+/// [`DATA_REJECTED_STATES`], because Stripe would otherwise deliver it again
+/// for days with the same result.
+fn data_rejected_by_database(error: &anyhow::Error) -> Option<Malformed> {
+    let database = error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<sqlx::Error>())?
+        .as_database_error()?;
+    let code = database.code()?;
+    if !DATA_REJECTED_STATES.contains(&code.as_ref()) {
+        return None;
+    }
+    Some(Malformed {
+        field: "data.object".to_owned(),
+        reason: format!(
+            "the database rejected a value of this event (SQLSTATE {code}): {}",
+            database.message()
+        ),
+    })
 }
 
 fn unavailable(message: &str) -> Response {
