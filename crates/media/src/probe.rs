@@ -299,21 +299,13 @@ impl<'a> JpegMarkers<'a> {
     }
 }
 
-fn read_jpeg_dimensions(bytes: &[u8]) -> Result<(u32, u32), ThumbnailError> {
+/// Returns the marker code and payload offset of the JPEG's first start of
+/// frame (SOF) segment.
+fn find_start_of_frame(bytes: &[u8]) -> Result<(u8, usize), ThumbnailError> {
     let mut markers = JpegMarkers::new(bytes);
     loop {
         match markers.next_marker()? {
-            JpegMarker::StartOfFrame { payload, .. } => {
-                // SOF payload: sample precision (1 byte), height (2), width (2).
-                let height = read_u16_be(bytes, payload + 1);
-                let width = read_u16_be(bytes, payload + 3);
-                return match (width, height) {
-                    (Some(width), Some(height)) => Ok((u32::from(width), u32::from(height))),
-                    _ => Err(ThumbnailError::Corrupt(
-                        "the JPEG frame header is too short".to_owned(),
-                    )),
-                };
-            }
+            JpegMarker::StartOfFrame { code, payload } => return Ok((code, payload)),
             JpegMarker::EndOfImage => {
                 return Err(ThumbnailError::Corrupt(
                     "the JPEG has no frame header".to_owned(),
@@ -321,6 +313,19 @@ fn read_jpeg_dimensions(bytes: &[u8]) -> Result<(u32, u32), ThumbnailError> {
             }
             JpegMarker::Adobe | JpegMarker::Other => {}
         }
+    }
+}
+
+fn read_jpeg_dimensions(bytes: &[u8]) -> Result<(u32, u32), ThumbnailError> {
+    let (_, payload) = find_start_of_frame(bytes)?;
+    // SOF payload: sample precision (1 byte), height (2), width (2).
+    let height = read_u16_be(bytes, payload + 1);
+    let width = read_u16_be(bytes, payload + 3);
+    match (width, height) {
+        (Some(width), Some(height)) => Ok((u32::from(width), u32::from(height))),
+        _ => Err(ThumbnailError::Corrupt(
+            "the JPEG frame header is too short".to_owned(),
+        )),
     }
 }
 
@@ -333,14 +338,8 @@ fn read_jpeg_dimensions(bytes: &[u8]) -> Result<(u32, u32), ThumbnailError> {
 /// the last scan, whatever size it outputs. Blocks are counted per component
 /// over whole MCUs, as a decoder allocates them.
 pub(crate) fn progressive_coefficient_bytes(bytes: &[u8]) -> Option<u64> {
-    let mut markers = JpegMarkers::new(bytes);
-    let (code, payload) = loop {
-        match markers.next_marker().ok()? {
-            JpegMarker::StartOfFrame { code, payload } => break (code, payload),
-            JpegMarker::EndOfImage => return None,
-            JpegMarker::Adobe | JpegMarker::Other => {}
-        }
-    };
+    let (code, payload) = find_start_of_frame(bytes).ok()?;
+
     // SOF2, SOF6, SOF10 and SOF14 are the progressive frame types.
     if !matches!(code, 0xC2 | 0xC6 | 0xCA | 0xCE) {
         return None;
@@ -356,6 +355,7 @@ pub(crate) fn progressive_coefficient_bytes(bytes: &[u8]) -> Option<u64> {
             Some((u64::from(factors >> 4), u64::from(factors & 0x0F)))
         })
         .collect::<Option<_>>()?;
+
     let max_h = sampling.iter().map(|&(h, _)| h).max()?.max(1);
     let max_v = sampling.iter().map(|&(_, v)| v).max()?.max(1);
     let mcus_across = width.div_ceil(8 * max_h);
