@@ -80,8 +80,8 @@ pub async fn pay(
         }
     }
 
-    // The Stripe call happens while this transaction holds the advisory
-    // lock, so a concurrent request waits and then finds this session.
+    // The Stripe call runs while this transaction keeps the advisory lock,
+    // so a concurrent request waits and then finds this session.
     let studio = tenants::current(&mut tx).await?;
     let attempt = store::checkout_count(&mut tx, invoice_id).await?;
     let tenant_id = link.tenant.to_string();

@@ -209,12 +209,12 @@ async fn unreadable_event(state: &crate::AppState, body: &[u8], malformed: &Malf
     }
 }
 
-/// SQLSTATEs that PostgreSQL returns for the data itself, so every delivery
-/// of the same event fails the same way: row-level security (another
-/// studio's row), a value too long for an index or a column, a character
-/// PostgreSQL cannot store, a number out of range, a failed CHECK. A unique
-/// violation is not among them, because a concurrent delivery can cause it
-/// and a retry then succeeds.
+/// SQLSTATEs that PostgreSQL returns because of the data itself, so every
+/// delivery of the same event fails the same way. They cover row-level
+/// security (another studio's row), a value too long for an index or a
+/// column, a character PostgreSQL cannot store, a number out of range and a
+/// failed CHECK. A unique violation is not among them, because a concurrent
+/// delivery can cause it and a retry then succeeds.
 const DATA_REJECTED_STATES: [&str; 7] = [
     "42501", "54000", "22001", "22021", "22P05", "22003", "23514",
 ];
